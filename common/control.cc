@@ -44,7 +44,7 @@ void ControlRegistry::dispatch(const std::string& command, const Json& args, Con
     return;
   }
   try {
-    it->second.handler(args, std::move(respond));
+    it->second.handler(args, respond);  // a copy: the catch below may still need it
   } catch (const std::exception& e) {
     // A handler bug must not take the daemon down; say so to the operator.
     respond(ControlReply::failure(std::string("internal error: ") + e.what()));

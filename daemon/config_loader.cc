@@ -439,6 +439,7 @@ LoadResult load_document(const YAML::Node& doc, const std::string& file, const L
   read_sip(root, c, errors);
   read_media(root, c, errors);
   Origin media_origin = root.origin("media");
+  if (auto lp = root.node("media"); lp.IsDefined() && lp.IsMap() && lp["lan_ports"]) media_origin.mark = lp["lan_ports"].Mark();
   read_tls(root, c, errors);
   read_dataplane(root, c, errors);
   root.finish();

@@ -1,0 +1,68 @@
+#include <catch2/catch.hpp>
+
+#include "common/net.h"
+
+using namespace outpost;
+
+TEST_CASE("prefixes parse, reject host bits and compare", "[common][net]") {
+  auto p = parse_prefix("192.0.2.0/24");
+  REQUIRE(p.prefix);
+  CHECK(p.prefix->to_string() == "192.0.2.0/24");
+  CHECK(p.prefix->contains(*parse_address("192.0.2.77")));
+  CHECK_FALSE(p.prefix->contains(*parse_address("192.0.3.1")));
+  CHECK_FALSE(p.prefix->contains(*parse_address("2001:db8::1")));
+
+  auto host_bits = parse_prefix("192.0.2.1/24");
+  CHECK_FALSE(host_bits.prefix);
+  CHECK(host_bits.error.find("did you mean 192.0.2.0/24") != std::string::npos);
+  CHECK(parse_prefix("192.0.2.1/24", true).prefix->to_string() == "192.0.2.0/24");
+  CHECK_FALSE(parse_prefix("192.0.2.0/33").prefix);
+  CHECK_FALSE(parse_prefix("192.0.2.0/").prefix);
+  CHECK_FALSE(parse_prefix("300.0.2.0/24").prefix);
+  CHECK(parse_prefix("2001:db8::/32").prefix->length == 32);
+  CHECK(parse_prefix("203.0.113.5").prefix->length == 32);
+
+  auto a = *parse_prefix("10.20.0.0/24").prefix;
+  CHECK(a.overlaps(*parse_prefix("10.20.0.128/25").prefix));
+  CHECK(a.overlaps(*parse_prefix("10.0.0.0/8").prefix));
+  CHECK_FALSE(a.overlaps(*parse_prefix("10.21.0.0/24").prefix));
+  CHECK_FALSE(a.overlaps(*parse_prefix("2001:db8::/32").prefix));
+}
+
+TEST_CASE("endpoints, interface addresses and port ranges", "[common][net]") {
+  CHECK(parse_endpoint("192.0.2.1:53")->to_string() == "192.0.2.1:53");
+  CHECK(parse_endpoint("192.0.2.1", 53)->port == 53);
+  CHECK_FALSE(parse_endpoint("192.0.2.1"));
+  CHECK_FALSE(parse_endpoint("192.0.2.1:0"));
+  CHECK_FALSE(parse_endpoint("192.0.2.1:70000"));
+  CHECK(parse_endpoint("[2001:db8::1]:5060")->to_string() == "[2001:db8::1]:5060");
+  CHECK(parse_endpoint("2001:db8::1", 53)->port == 53);
+
+  auto ia = parse_interface_address("10.20.0.1/24");
+  REQUIRE(ia);
+  CHECK(ia->network().to_string() == "10.20.0.0/24");
+  CHECK_FALSE(parse_interface_address("10.20.0.1"));
+
+  auto r = parse_port_range("10000-20000");
+  REQUIRE(r);
+  CHECK(r->size() == 10001);
+  CHECK(r->contains(10000));
+  CHECK_FALSE(r->contains(20001));
+  CHECK(r->overlaps(*parse_port_range("19999-30000")));
+  CHECK_FALSE(r->overlaps(*parse_port_range("20001")));
+  CHECK_FALSE(parse_port_range("20000-10000"));
+  CHECK_FALSE(parse_port_range("0-10"));
+  CHECK_FALSE(parse_port_range("65536"));
+}
+
+TEST_CASE("DNS names and wildcards", "[common][net]") {
+  CHECK(valid_dns_name("sip.vendor.example", false));
+  CHECK(valid_dns_name("sip.vendor.example.", false));
+  CHECK(valid_dns_name("*.vendor.example", true));
+  CHECK_FALSE(valid_dns_name("*.vendor.example", false));
+  CHECK_FALSE(valid_dns_name("a..example", false));
+  CHECK_FALSE(valid_dns_name("-bad.example", false));
+  CHECK_FALSE(valid_dns_name(std::string(64, 'a') + ".example", false));
+  CHECK_FALSE(valid_dns_name("", false));
+  CHECK_FALSE(valid_dns_name("sp ace.example", false));
+}
