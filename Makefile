@@ -17,7 +17,7 @@ APT_ENV  := DEBIAN_FRONTEND=noninteractive
 DEPS_BUILD := build-essential cmake ninja-build pkg-config libboost-dev libyaml-cpp-dev \
 	nlohmann-json3-dev libcli11-dev catch2 libsystemd-dev libssl-dev libunbound-dev \
 	libevent-dev nettle-dev libsofia-sip-ua-dev libnl-3-dev libnl-route-3-dev libdpdk-dev
-DEPS_TEST  := python3 python3-pytest iproute2 nftables procps psmisc jq curl openssl \
+DEPS_TEST  := python3 python3-pytest man-db groff-base iproute2 nftables procps psmisc jq curl openssl \
 	bind9-dnsutils nsd unbound kamailio sip-tester nginx-light systemd
 DEPS_PKG   := debhelper dpkg-dev fakeroot lintian
 DEPS_BENCH := dnsperf wrk haproxy

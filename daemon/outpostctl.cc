@@ -42,7 +42,7 @@ Request split_request(const std::vector<std::string>& tokens) {
       std::string key = t.substr(2);
       auto eq = key.find('=');
       std::replace(key.begin(), key.end(), '-', '_');
-      if (eq != std::string::npos) r.args[key.substr(0, eq)] = t.substr(eq + 1);
+      if (eq != std::string::npos) r.args[key.substr(0, eq)] = t.substr(2 + eq + 1);  // the value keeps its dashes
       else if (i + 1 < tokens.size() && tokens[i + 1].rfind("--", 0) != 0) r.args[key] = tokens[++i];
       else r.args[key] = true;
     } else {
