@@ -178,6 +178,10 @@ void read_uplinks(YamlMap& root, Config& c, ConfigErrors& errors) {
     p.get("interface", u.primary.interface);
     unsigned vlan = 0;
     if (p.get("vlan", vlan, 1, 4094)) u.primary.vlan = static_cast<uint16_t>(vlan);
+    // outpost names the VLAN device IF.VLAN: the kernel's limit is 15 characters.
+    std::string device = u.primary.interface + (u.primary.vlan ? "." + std::to_string(*u.primary.vlan) : "");
+    if (device.size() > 15)
+      p.error(u.primary.vlan ? "vlan" : "interface", "interface name '" + device + "' is longer than 15 characters");
     if (p.get("address", u.primary.address) && c.lan.address.length > 0 &&
         u.primary.address.network().overlaps(c.lan.address.network()))
       p.error("address", u.primary.address.to_string() + " overlaps the LAN " + c.lan.address.network().to_string());
@@ -212,8 +216,10 @@ void read_uplinks(YamlMap& root, Config& c, ConfigErrors& errors) {
     b.require("underlay_interface");
     b.get("underlay_interface", bk.underlay_interface);
     b.require("address");
-    b.get("address", bk.address);
+    if (b.get("address", bk.address) && !bk.address.address.is_v4())
+      b.error("address", "the tunnel's inner address must be IPv4");
     b.require("private_key_file");
+    // Its content is checked when the tunnel starts (outpostd refuses to start with a bad key).
     b.get_existing_file("private_key_file", bk.private_key_file);
     b.get_port("listen_port", bk.listen_port);
     b.get("mtu", bk.mtu, 576, 9216);
@@ -229,6 +235,10 @@ void read_uplinks(YamlMap& root, Config& c, ConfigErrors& errors) {
       pr.get("keepalive", bk.peer.keepalive_s, 0, 3600);
     }
     if (bk.interface.size() > 15) b.error("interface", "interface names are at most 15 characters");
+    if (bk.underlay_interface.size() > 15)
+      b.error("underlay_interface", "interface names are at most 15 characters");
+    if (u.primary.configured && bk.interface == u.primary.interface)
+      b.error("interface", "'" + bk.interface + "' is the primary uplink's interface");
   } else {
     m.node("backup");
   }
@@ -299,6 +309,7 @@ void read_sip(YamlMap& root, Config& c, ConfigErrors& errors) {
   m.get("max_message_bytes", s.max_message_bytes, 1024, 1 << 20);
   read_rate_limit(m, "rate_limit", s.rate_limit, errors, c.file, "sip");
   m.get("device_expiry", s.device_expiry_s, 30, 3600);
+  m.get("vendor_expiry", s.vendor_expiry_s, 60, 86400);
   m.get("keepalive", s.keepalive_s, 5, 600);
   m.get("cdr_dir", s.cdr_dir);
 }
@@ -335,6 +346,7 @@ void read_tls(YamlMap& root, Config& c, ConfigErrors& errors) {
   m.get("client_hello_timeout_ms", t.client_hello_timeout_ms, 100, 60000);
   m.get("connect_timeout_ms", t.connect_timeout_ms, 100, 60000);
   m.get("idle_timeout", t.idle_timeout_s, 1, 86400);
+  m.get_one_of("relay", t.relay, {"auto", "copy", "splice"});
 }
 
 void read_dataplane(YamlMap& root, Config& c, ConfigErrors& errors) {
@@ -554,7 +566,7 @@ nlohmann::json to_json(const Config& c) {
        {{"lan_ports", c.media.lan_ports.to_string()},
         {"uplink_ports", c.media.uplink_ports.to_string()},
         {"timeout_s", c.media.timeout_s}}},
-      {"tls", {{"enabled", c.tls.enabled}, {"https_port", c.tls.https_port}, {"http_policy", c.tls.http_policy}}},
+      {"tls", {{"enabled", c.tls.enabled}, {"https_port", c.tls.https_port}, {"http_policy", c.tls.http_policy}, {"relay", c.tls.relay}}},
       {"dataplane", {{"engine", c.dataplane.engine}}},
       {"management",
        {{"control_socket", c.management.control_socket},

@@ -130,6 +130,7 @@ struct Sip {
   unsigned max_message_bytes = 65535;
   RateLimit rate_limit{100, 200};
   unsigned device_expiry_s = 120;  // registration expiry offered to LAN devices
+  unsigned vendor_expiry_s = 3600;  // registration expiry asked of the vendor (throttling)
   unsigned keepalive_s = 25;
   std::string cdr_dir;  // default <state_dir>/cdr
 };
@@ -153,6 +154,7 @@ struct Tls {
   unsigned client_hello_timeout_ms = 5000;
   unsigned connect_timeout_ms = 3000;
   unsigned idle_timeout_s = 600;
+  std::string relay = "auto";  // copy (recv/send), splice (splice(2) via pipes) or auto (copy, splice for bulk)
 };
 
 struct Dataplane {

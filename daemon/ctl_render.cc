@@ -21,8 +21,19 @@ std::string scalar_text(const json& v) {
   return v.dump();
 }
 
+// A list of plain values prints on its key's line, joined with commas, when that stays
+// readable; long lists, and values that hold commas themselves (error messages), get a
+// line each instead.
 bool is_scalar_list(const json& v) {
-  return v.is_array() && std::all_of(v.begin(), v.end(), [](const json& e) { return !e.is_structured(); });
+  if (!v.is_array() || !std::all_of(v.begin(), v.end(), [](const json& e) { return !e.is_structured(); }))
+    return false;
+  size_t length = 0;
+  for (const auto& e : v) {
+    std::string text = scalar_text(e);
+    if (text.find(", ") != std::string::npos) return false;
+    length += text.size() + 2;
+  }
+  return length <= 80;
 }
 
 bool is_record_list(const json& v) {

@@ -146,6 +146,101 @@ def step_metrics(demo):
     demo.expect("outpost_build_info" in r.stdout and "outpost_uptime_seconds" in r.stdout, "metrics incomplete")
 
 
+DEMO_CORP_ZONE = """\
+$ORIGIN corp.example.
+$TTL 300
+@     IN SOA ns hostmaster 1 3600 600 86400 60
+@     IN NS ns
+ns    IN A 10.20.0.53
+intranet IN A 10.20.1.1
+pbx   IN CNAME sip.vendor.example.
+"""
+
+# vendor.example as the public internet sees it, which is what the site resolver would answer.
+DEMO_PUBLIC_VENDOR_ZONE = """\
+$ORIGIN vendor.example.
+$TTL 300
+@     IN SOA ns.corp.example. hostmaster.corp.example. 1 3600 600 86400 60
+@     IN NS ns.corp.example.
+sip   IN A 203.0.113.10
+www   IN A 203.0.113.20
+"""
+
+
+def step_dns(demo):
+    demo.say("""Split-horizon DNS. The customer's own resolver (NSD on 10.20.0.53 in the LAN, with
+        the site's corp.example zone and, as on the internet, the vendor's public addresses) stays in charge of everything else; outpost forwards to it
+        (dns.forwarders, applied here by a reload) and answers the vendor's names with its own LAN
+        address, so that LAN clients come to outpost for the vendor.""")
+    lab = demo.lab
+    ctl = lab.binary("outpostctl")
+    lab.run("lan", ["ip", "addr", "add", "10.20.0.53/24", "dev", "lan0"])
+    lab.start_nsd("lan", "10.20.0.53", {"corp.example": DEMO_CORP_ZONE,
+                                                   "vendor.example": DEMO_PUBLIC_VENDOR_ZONE}, name="nsd-site")
+    lab.write("outpost.yaml", lab.config(dns={"forwarders": ["10.20.0.53"]}))
+    demo.show("outpost", [ctl, "config", "reload"])
+    r = demo.show("lan", ["dig", "+noall", "+answer", "@10.20.0.1", "sip.vendor.example"])
+    demo.expect("10.20.0.1" in r.stdout and "203.0.113." not in r.stdout, "vendor name not rewritten")
+    demo.say("A site name is answered as the site resolver answers it; a CNAME from the site's zone"
+             " into the vendor's ends at outpost too:")
+    r = demo.show("lan", ["dig", "+noall", "+answer", "@10.20.0.1", "intranet.corp.example"])
+    demo.expect("10.20.1.1" in r.stdout, "site name not forwarded")
+    r = demo.show("lan", ["dig", "+noall", "+answer", "@10.20.0.1", "pbx.corp.example"])
+    demo.expect("10.20.0.1" in r.stdout and "203.0.113." not in r.stdout, "CNAME chain leaked")
+    demo.say("""A host outside the allowed client subnets is refused: outpost is not an open
+        resolver. outpost itself still learns the vendor's real address, over the uplink:""")
+    r = demo.show("lan", ["dig", "-b", "10.20.0.200", "@10.20.0.1", "sip.vendor.example"], keep="status:")
+    demo.expect("REFUSED" in r.stdout, "outside client not refused")
+    demo.show("outpost", [ctl, "dns", "lookup", "sip.vendor.example", "--uplink"])
+    demo.show("outpost", [ctl, "dns", "lookup", "sip.vendor.example", "--client", "10.20.0.10"])
+    demo.show("outpost", [ctl, "show", "dns"], max_lines=40)
+
+
+def step_tls(demo):
+    demo.say("""TLS passthrough. A browser on the LAN opens https://www.vendor.example, which the LAN's
+        DNS now points at outpost. outpost reads the server name from the ClientHello, without
+        decrypting anything, and relays the connection to the vendor over the uplink: the browser
+        sees the vendor's own certificate, verified here against the lab CA.""")
+    lab = demo.lab
+    r = demo.show("lan", ["curl", "-sS", "--cacert", lab.ca_cert, "--resolve", "www.vendor.example:443:10.20.0.1",
+                          "-w", " (certificate verified, HTTP %{http_code})\\n", "https://www.vendor.example/whoami"])
+    demo.expect("200" in r.stdout, "no answer through the passthrough")
+    demo.say("""A name that is not the vendor's is reset: outpost is never an open proxy.""")
+    demo.show("lan", ["curl", "-sS", "-k", "--max-time", "5", "--resolve", "www.elsewhere.example:443:10.20.0.1",
+                      "https://www.elsewhere.example/"], expect_code=None)
+    r = demo.show("outpost", [lab.binary("outpostctl"), "show", "tls"], max_lines=30)
+    demo.expect("refused" in r.stdout or "non_vendor" in r.stdout, "no refusal counted")
+
+
+def step_sip(demo):
+    demo.say("""SIP. A phone on the LAN registers with the vendor's SIP server (Kamailio, asking for
+        digest authentication) through outpost, which is its SIP proxy: the challenge and the
+        answer pass through untouched, and the vendor only ever sees outpost's uplink address.""")
+    lab = demo.lab
+    scenarios = REPO / "tests" / "lab"
+    ctl = lab.binary("outpostctl")
+    lab.stop("kamailio")
+    lab.start_kamailio(auth={"alice": "secret"}, uas="sip:203.0.113.10:5070")
+    lab.start("vendor", "sipp-uas", ["sipp", "-sf", str(scenarios / "sipp_uas.xml"), "-i", "203.0.113.10",
+                                     "-p", "5070", "-nostdin"])
+    lab.wait_until(lambda: lab.listening("vendor", "udp", "203.0.113.10", 5070), timeout=10, what="the SIPp callee")
+    common = ["-i", "10.20.0.10", "-m", "1", "-nostdin", "-timeout", "30", "-timeout_error", "-au", "alice",
+              "-ap", "secret"]
+    demo.show("lan", ["sipp", "10.20.0.1:5060", "-sf", str(scenarios / "sipp_register_auth.xml"), "-s", "alice",
+                      "-p", "5062", "-set", "expires", "300", *common], keep=r"Successful call|Failed call", max_lines=4)
+    demo.show("outpost", [ctl, "show", "sip", "registrations"])
+    seen = [l.split("seen ", 1)[1] for l in lab.peer("kamailio").log_text().splitlines() if "seen REGISTER" in l]
+    print("    what the vendor's registrar saw: " + (seen[-1] if seen else "(nothing)"))
+    demo.expect(seen and "10.20.0." not in seen[-1], "a LAN address reached the vendor")
+    demo.say("""A call from that phone to a number at the vendor (a SIPp callee behind Kamailio): INVITE
+        with proxy authentication, 200, ACK, then BYE, all through outpost.""")
+    demo.show("lan", ["sipp", "10.20.0.1:5060", "-sf", str(scenarios / "sipp_uac_auth.xml"), "-s", "bob",
+                      "-p", "5064", "-set", "caller", "alice", "-d", "500", *common],
+              keep=r"Successful call|Failed call", max_lines=4)
+    r = demo.show("outpost", [ctl, "--json", "show", "sip"], keep=r'"calls_answered"|"registrations_relayed"')
+    demo.expect('"calls_answered": 1' in r.stdout, "the call was not answered through outpost")
+
+
 def _broken_config(demo):
     return demo.lab.config(lan={"address": "10.20.0.1/24", "clients": ["10.20.0.0/25"]},
                            uplinks={"primary": {"gateway": "198.51.100.9"}})
@@ -205,6 +300,9 @@ STEPS = [
     Step("outpostctl --json status", step_status_json),
     Step("outpostctl show config", step_show_config),
     Step("Metrics", step_metrics),
+    Step("Split-horizon DNS for the LAN", step_dns),
+    Step("TLS passthrough for the vendor's web apps", step_tls),
+    Step("A phone registers and calls through outpost", step_sip),
     Step("A config mistake, caught before reloading", step_config_check),
     Step("A bad reload is refused; the daemon keeps running", step_sighup_refused),
     Step("Clean shutdown", step_shutdown),

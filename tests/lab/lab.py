@@ -29,12 +29,12 @@ from pathlib import Path
 
 try:  # as part of a package, or with tests/lab on sys.path
     from . import labyaml, peers
-    from .topology import (EXTRA_ADDRESSES, FORWARDING, LINKS, ROLES, ROUTES, VENDOR_HOSTS, VENDOR_ROUTE,
+    from .topology import (BACKUP_TUNNEL, EXTRA_ADDRESSES, FORWARDING, LINKS, ROLES, ROUTES, VENDOR_HOSTS, VENDOR_ROUTE,
                            LabError, LabTimeout)
 except ImportError:
     import labyaml
     import peers
-    from topology import (EXTRA_ADDRESSES, FORWARDING, LINKS, ROLES, ROUTES, VENDOR_HOSTS, VENDOR_ROUTE,
+    from topology import (BACKUP_TUNNEL, EXTRA_ADDRESSES, FORWARDING, LINKS, ROLES, ROUTES, VENDOR_HOSTS, VENDOR_ROUTE,
                           LabError, LabTimeout)
 
 __all__ = ["Lab", "Peer", "CtlReply", "LabError", "LabTimeout", "ROLES", "VENDOR_HOSTS", "REPO"]
@@ -146,13 +146,16 @@ class _SignalGuard:
 
 
 class Lab:
-    def __init__(self, build_dir="build", prefix=None, keep=False):
+    def __init__(self, build_dir="build", prefix=None, keep=False, static_vendor_route=True):
         build = Path(build_dir)
         self.build_dir = build if build.is_absolute() else REPO / build
         if prefix is not None and not re.fullmatch(r"[a-z][a-z0-9]{1,11}", prefix):
             raise LabError(f"bad lab prefix {prefix!r}: 2-12 of [a-z0-9], starting with a letter")
         self.prefix = prefix
         self.keep = keep
+        # False: no static route to the vendor in outpost; outpost's uplink component routes
+        # (tests/integration/test_uplinks.py).
+        self.static_vendor_route = static_vendor_route
         self.rundir = RUN_ROOT / f"outpost-lab-{prefix}" if prefix else None
         self.peers = {}
         self._hooked = False
@@ -184,8 +187,11 @@ class Lab:
             return
         raise LabError("no free lab prefix after 100 tries: clean up with `lab.py status`")
 
-    def up(self, static_vendor_route=True):
-        """Creates (or completes) the namespaces, links, addresses and routes."""
+    def up(self, static_vendor_route=None):
+        """Creates (or completes) the namespaces, links, addresses and routes. The static route
+        to the vendor in outpost comes with static_vendor_route (default: the constructor's)."""
+        if static_vendor_route is None:
+            static_vendor_route = self.static_vendor_route
         if os.geteuid() != 0:
             raise LabError("the lab needs root (network namespaces)")
         self._claim_prefix()
@@ -489,6 +495,29 @@ class Lab:
 
     def start_vendor(self):
         return peers.start_vendor(self)
+
+    def wireguard_keypair(self, name):
+        """(private key file, base64 public key), made with `wg genkey` in the run dir."""
+        return peers.wireguard_keypair(self.rundir, name)
+
+    def wireguard_ifname(self, side):
+        """A WireGuard interface name unique on the machine (wireguard-go's UAPI socket path
+        is global, not per namespace): side "o" (outpost) or "v" (vendor)."""
+        return f"wg{self.prefix[2:]}{side}"
+
+    def start_backup_tunnel(self, name="wg-vendor", keepalive=None):
+        """Starts the vendor's end of the encrypted backup (wireguard-go in the vendor
+        namespace, listening on 192.0.2.6) and returns the `uplinks.backup` section for
+        outpost's config (keys made with `wg genkey`)."""
+        t = BACKUP_TUNNEL
+        outpost_key, outpost_pub = self.wireguard_keypair("outpost")
+        vendor_key, vendor_pub = self.wireguard_keypair("vendor")
+        peers.start_wireguard(self, "vendor", name, self.wireguard_ifname("v"), t["vendor_inner"], t["port"],
+                              vendor_key, outpost_pub, [t["outpost_inner"].split("/")[0] + "/32"],
+                              keepalive=keepalive)
+        return {"interface": self.wireguard_ifname("o"), "underlay_interface": "inet0",
+                "address": t["outpost_inner"], "private_key_file": str(outpost_key),
+                "peer": {"public_key": vendor_pub, "endpoint": t["vendor_endpoint"], "keepalive": 5}}
 
     @property
     def www_files(self):

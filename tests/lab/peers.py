@@ -197,6 +197,12 @@ def launch_nginx(lab, role, names, name):
         ssl_certificate_key {key};
         root {www};
         location = /whoami {{ default_type text/plain; return 200 "{host}\\n"; }}
+        location = /ws {{  # WebSocket echo (ws_echo.py on the vendor's loopback)
+            proxy_pass http://{WS_ECHO[0]}:{WS_ECHO[1]};
+            proxy_http_version 1.1;
+            proxy_set_header Upgrade $http_upgrade;
+            proxy_set_header Connection "upgrade";
+        }}
     }}""")
     conf = folder / "nginx.conf"
     conf.write_text(_render("nginx.conf.in", DIR=str(folder), SERVERS="".join(servers)))
@@ -230,6 +236,20 @@ def start_udp_echo(lab, role, address, ports, name):
     return _wait(lab, launch_udp_echo(lab, role, address, ports, name))
 
 
+# ---- WebSocket echo (behind nginx's `location /ws`) ----------------------------------
+
+WS_ECHO = ("127.0.0.1", 8765)  # in the vendor namespace
+
+
+def launch_ws_echo(lab, role, address, port, name):
+    peer = lab.start(role, name, [PYTHON, HERE / "ws_echo.py", address, str(port)])
+    return peer, lambda: "ready:" in peer.log_text()
+
+
+def start_ws_echo(lab, role="vendor", address=WS_ECHO[0], port=WS_ECHO[1], name="ws-echo"):
+    return _wait(lab, launch_ws_echo(lab, role, address, port, name))
+
+
 # ---- the whole vendor ----------------------------------------------------------------
 
 def _wait(lab, launched, timeout=20):
@@ -248,6 +268,41 @@ def start_vendor(lab):
         launch_nginx(lab, "vendor", ("www.vendor.example", "app.vendor.example", "wss.vendor.example"), "nginx"),
         launch_udp_echo(lab, "vendor", "203.0.113.7", 7, "probe-echo"),
         launch_udp_echo(lab, "vendor", "203.0.113.30", "16384-16483", "media-echo"),
+        launch_ws_echo(lab, "vendor", *WS_ECHO, "ws-echo"),
     ]
     started = [_wait(lab, item) for item in launched]
     return {peer.name: peer for peer in started}
+
+
+# ---- WireGuard (wireguard-go: this kernel has no WireGuard module) ----------------------
+
+def wireguard_keypair(rundir, name):
+    """(private key file, public key) made with `wg genkey` / `wg pubkey` in <rundir>/wg/."""
+    folder = Path(rundir) / "wg"
+    folder.mkdir(mode=0o700, exist_ok=True)
+    key_file = folder / f"{name}.key"
+    if not key_file.exists():
+        key_file.write_text(_run(["wg", "genkey"]).stdout)
+        key_file.chmod(0o600)
+    public = subprocess.run(["wg", "pubkey"], input=key_file.read_text(), capture_output=True, text=True,
+                            check=True).stdout.strip()
+    return key_file, public
+
+
+def start_wireguard(lab, role, name, ifname, address, listen_port, key_file, peer_public_key,
+                    peer_allowed_ips, peer_endpoint=None, keepalive=None):
+    """wireguard-go -f IFNAME in `role`, configured with `wg set`. The UAPI socket
+    (/var/run/wireguard/IFNAME.sock) is not per namespace: IFNAME must be unique on the machine."""
+    sock = Path("/var/run/wireguard") / f"{ifname}.sock"
+    peer = lab.start(role, name, ["wireguard-go", "-f", ifname], env={"WG_PROCESS_FOREGROUND": "1"})
+    lab.wait_ready(peer, sock.exists, what=f"wireguard-go {ifname} UAPI socket")
+    argv = ["wg", "set", ifname, "listen-port", str(listen_port), "private-key", str(key_file),
+            "peer", peer_public_key, "allowed-ips", ",".join(peer_allowed_ips)]
+    if peer_endpoint:
+        argv += ["endpoint", peer_endpoint]
+    if keepalive:
+        argv += ["persistent-keepalive", str(keepalive)]
+    lab.run(role, argv)
+    lab.run(role, ["ip", "addr", "replace", address, "dev", ifname])
+    lab.run(role, ["ip", "link", "set", ifname, "up"])
+    return peer

@@ -52,3 +52,12 @@ class LabTimeout(LabError):
     def __init__(self, what, last, timeout):
         super().__init__(f"timed out after {timeout:g} s waiting for {what}; last value: {last!r}")
         self.what, self.last, self.timeout = what, last, timeout
+
+# The encrypted backup uplink (issue 8): WireGuard between outpost (over inet0) and the
+# vendor's public side. Inner addresses; the vendor's end listens on 192.0.2.6:51820.
+BACKUP_TUNNEL = {
+    "outpost_inner": "198.51.100.17/30",
+    "vendor_inner": "198.51.100.18/30",
+    "vendor_endpoint": "192.0.2.6:51820",
+    "port": 51820,
+}

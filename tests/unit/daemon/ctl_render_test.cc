@@ -21,3 +21,14 @@ TEST_CASE("objects render as key: value with sections", "[daemon][ctl]") {
         "\nsub:\n"
         "  k: 1\n");
 }
+
+TEST_CASE("messages in a list get a line each", "[daemon][ctl]") {
+  json data = {{"ok", false},
+               {"errors", {"/etc/outpost/outpost.yaml:3:5: unknown key 'clients'",
+                           "/etc/outpost/outpost.yaml:9:14: gateway 198.51.100.9 is not in 198.51.100.0/30, the uplink's subnet"}}};
+  CHECK(outpost::ctl::render_human(data) ==
+        "ok: no\n"
+        "\nerrors:\n"
+        "  - /etc/outpost/outpost.yaml:3:5: unknown key 'clients'\n"
+        "  - /etc/outpost/outpost.yaml:9:14: gateway 198.51.100.9 is not in 198.51.100.0/30, the uplink's subnet\n");
+}

@@ -1,0 +1,382 @@
+#!/usr/bin/env bash
+# bench/sip.sh: outpost's SIP proxy against Kamailio 5.6 configured as the equivalent
+# stateful, record-routing proxy (tm, rr, t_relay of every request to one backend; the
+# shm allocator tlsf, as in ../shared/notes/sip.md), in one run, on loopback:
+#
+#   SIPp UAC 127.0.0.81 --> proxy under test ----------------------> backend SIPp 127.0.0.23
+#     outpost   LAN 127.0.0.82:5062 (uplink side 127.0.0.1:5062)      calls:    UAS :15070
+#     kamailio  127.0.0.21:15060 (KAM_MEM=tlsf, CHILDREN=2 UDP workers) register: registrar :15071
+#
+# Cases, each at a fixed offered rate for DUR s, proxies restarted per case:
+#   register  REGISTER_RATE REGISTERs/s, every one a new AOR (no auth; outpost's throttling
+#             never applies: each is a first registration), backend answers 200 with the Contact
+#   call      CALL_RATE calls/s: INVITE/180/200/ACK/BYE/200 (no hold), through the proxy's
+#             Record-Route (ACK and BYE follow the route set)
+# Per proxy and case: completed and failed (SIPp's counters), retransmissions, achieved
+# rate, and the proxy's CPU (utime+stime of all its processes from /proc, over the run).
+# Transactions: one per REGISTER, two per call (INVITE and BYE; the ACK of a 2xx is none).
+# Output: one line per proxy and case, then last
+#   sip: outpost X us/txn, kamailio Y us/txn, ratio R        (R = kamailio / outpost)
+# with X and Y over both cases, and one "sip: ... cps" line with the call rates achieved.
+# The pass criterion per run is < 0.1 % failed; a run over it is marked FAILED.
+# Env: BUILD=build DUR=8 CALL_RATE=300 REGISTER_RATE=1000 CHILDREN=2 KAM_MEM=tlsf PIN=0
+#      CASES="register call" PROXIES="outpost kamailio"
+# Needs sipp (sip-tester), kamailio, taskset. No root needed (ports > 1024). Timings are
+# printed, never asserted. About 1 minute.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BUILD=${BUILD:-build}
+case $BUILD in /*) ;; *) BUILD="$ROOT/$BUILD" ;; esac
+OUTPOSTD=$BUILD/daemon/outpostd
+DUR=${DUR:-8}
+CALL_RATE=${CALL_RATE:-300}
+REGISTER_RATE=${REGISTER_RATE:-1000}
+CHILDREN=${CHILDREN:-2}
+KAM_MEM=${KAM_MEM:-tlsf}
+PIN=${PIN:-0}
+CASES=${CASES:-"register call"}
+PROXIES=${PROXIES:-"outpost kamailio"}
+OP_IP=127.0.0.82; OP_PORT=5062
+KIP=127.0.0.21; KPORT=15060
+BACK_IP=127.0.0.23; UAS_PORT=15070; REG_PORT=15071
+UAC_IP=127.0.0.81; UAC_PORT=15080
+
+for b in sipp kamailio awk ss; do
+  command -v "$b" >/dev/null || { echo "sip: SKIP (missing $b: apt-get install sip-tester kamailio iproute2)"; exit 0; }
+done
+[ -x "$OUTPOSTD" ] || { echo "sip: ERROR no $OUTPOSTD (make BUILD=...)"; exit 1; }
+
+RUN=$(mktemp -d /tmp/outpost-sip-bench.XXXXXX)
+PROXY_PID="" BACK_PID=""
+stop_pid() {  # stop one process we started, by PID
+  local p=$1
+  [ -n "$p" ] || return 0
+  kill "$p" 2>/dev/null || true
+  for _ in $(seq 1 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+  kill -9 "$p" 2>/dev/null || true
+  wait "$p" 2>/dev/null || true
+}
+cleanup() {
+  stop_pid "$PROXY_PID"; PROXY_PID=""
+  stop_pid "$BACK_PID"; BACK_PID=""
+  rm -rf "$RUN"
+}
+trap cleanup EXIT INT TERM
+
+pin() { if [ "$PIN" = 1 ] && [ "$(nproc)" -ge 2 ]; then echo "taskset -c $1"; fi; }
+HZ=$(getconf CLK_TCK)
+ticks() {  # utime+stime of the given PIDs, in clock ticks
+  local t=0 p v
+  for p in "$@"; do
+    v=$({ sed 's/.*) //' "/proc/$p/stat" 2>/dev/null || echo "x 0 0 0 0 0 0 0 0 0 0 0 0"; } | awk '{print $12+$13}')
+    t=$((t + v))
+  done
+  echo "$t"
+}
+port_up() {  # udp ip port
+  for _ in $(seq 1 100); do
+    ss -Hlun "src $1:$2" 2>/dev/null | grep -q . && return 0
+    sleep 0.05
+  done
+  return 1
+}
+csv_field() {  # FILE COLUMN -> value on the last line of a SIPp -stf file
+  awk -F';' -v c="$2" 'NR==1{for(i=1;i<=NF;i++) if($i==c) k=i} END{print (k? $k : 0)}' "$1"
+}
+
+# ---------- scenarios (SIPp XML) ----------
+cat > "$RUN/uac.xml" <<'EOF'
+<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="bench uac">
+  <send retrans="500" start_txn="invite"><![CDATA[
+
+      INVITE sip:[service]@bench.example SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: <sip:caller@bench.example>;tag=[pid]B[call_number]
+      To: <sip:[service]@bench.example>
+      Call-ID: [call_id]
+      CSeq: 1 INVITE
+      Contact: <sip:caller@[local_ip]:[local_port]>
+      Max-Forwards: 70
+      Content-Type: application/sdp
+      Content-Length: [len]
+
+      v=0
+      o=user1 53655765 2353687637 IN IP[local_ip_type] [local_ip]
+      s=-
+      c=IN IP[media_ip_type] [media_ip]
+      t=0 0
+      m=audio [media_port] RTP/AVP 0
+      a=rtpmap:0 PCMU/8000
+
+    ]]></send>
+  <recv response="100" optional="true" response_txn="invite"/>
+  <recv response="180" optional="true" response_txn="invite"/>
+  <recv response="200" rrs="true" response_txn="invite"/>
+  <send ack_txn="invite"><![CDATA[
+
+      ACK [next_url] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      [routes]
+      From: <sip:caller@bench.example>;tag=[pid]B[call_number]
+      To: <sip:[service]@bench.example>[peer_tag_param]
+      Call-ID: [call_id]
+      CSeq: 1 ACK
+      Max-Forwards: 70
+      Content-Length: 0
+
+    ]]></send>
+  <send retrans="500" start_txn="bye"><![CDATA[
+
+      BYE [next_url] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      [routes]
+      From: <sip:caller@bench.example>;tag=[pid]B[call_number]
+      To: <sip:[service]@bench.example>[peer_tag_param]
+      Call-ID: [call_id]
+      CSeq: 2 BYE
+      Max-Forwards: 70
+      Content-Length: 0
+
+    ]]></send>
+  <recv response="200" response_txn="bye"/>
+</scenario>
+EOF
+cat > "$RUN/uas.xml" <<'EOF'
+<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="bench uas">
+  <recv request="INVITE" crlf="true"/>
+  <send><![CDATA[
+
+      SIP/2.0 180 Ringing
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=[pid]U[call_number]
+      [last_Call-ID:]
+      [last_CSeq:]
+      [last_Record-Route:]
+      Contact: <sip:[local_ip]:[local_port];transport=[transport]>
+      Content-Length: 0
+
+    ]]></send>
+  <send retrans="500"><![CDATA[
+
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=[pid]U[call_number]
+      [last_Call-ID:]
+      [last_CSeq:]
+      [last_Record-Route:]
+      Contact: <sip:[local_ip]:[local_port];transport=[transport]>
+      Content-Type: application/sdp
+      Content-Length: [len]
+
+      v=0
+      o=user1 53655765 2353687637 IN IP[local_ip_type] [local_ip]
+      s=-
+      c=IN IP[media_ip_type] [media_ip]
+      t=0 0
+      m=audio [media_port] RTP/AVP 0
+      a=rtpmap:0 PCMU/8000
+
+    ]]></send>
+  <recv request="ACK" crlf="true"/>
+  <recv request="BYE"/>
+  <send><![CDATA[
+
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Content-Length: 0
+
+    ]]></send>
+  <timewait milliseconds="2000"/>
+</scenario>
+EOF
+cat > "$RUN/register.xml" <<'EOF'
+<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="bench register">
+  <send retrans="500"><![CDATA[
+
+      REGISTER sip:bench.example SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: <sip:u[call_number]@bench.example>;tag=[pid]R[call_number]
+      To: <sip:u[call_number]@bench.example>
+      Call-ID: [call_id]
+      CSeq: 1 REGISTER
+      Contact: <sip:u[call_number]@[local_ip]:[local_port]>;expires=3600
+      Max-Forwards: 70
+      Content-Length: 0
+
+    ]]></send>
+  <recv response="200"/>
+</scenario>
+EOF
+cat > "$RUN/registrar.xml" <<'EOF'
+<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="bench registrar">
+  <recv request="REGISTER"/>
+  <send><![CDATA[
+
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=[pid]G[call_number]
+      [last_Call-ID:]
+      [last_CSeq:]
+      [last_Contact:]
+      Content-Length: 0
+
+    ]]></send>
+</scenario>
+EOF
+
+# ---------- proxies ----------
+cat > "$RUN/kamailio.cfg" <<EOF
+#!KAMAILIO
+debug=1
+log_stderror=yes
+memdbg=5
+memlog=5
+children=$CHILDREN
+listen=udp:$KIP:$KPORT
+disable_tcp=yes
+auto_aliases=no
+dns=no
+rev_dns=no
+use_dns_cache=off
+maxbuffer=4194304
+mpath="/usr/lib/x86_64-linux-gnu/kamailio/modules/"
+loadmodule "kex.so"
+loadmodule "corex.so"
+loadmodule "tm.so"
+loadmodule "tmx.so"
+loadmodule "sl.so"
+loadmodule "rr.so"
+loadmodule "pv.so"
+loadmodule "maxfwd.so"
+loadmodule "siputils.so"
+loadmodule "textops.so"
+loadmodule "sanity.so"
+modparam("tm", "fr_timer", 4000)
+modparam("tm", "fr_inv_timer", 30000)
+modparam("rr", "enable_full_lr", 0)
+request_route {
+	if (!mf_process_maxfwd_header("10")) { sl_send_reply("483", "Too Many Hops"); exit; }
+	if (!sanity_check("17895", "7")) exit;
+	if (has_totag()) {
+		if (loose_route()) { if (!t_relay()) sl_reply_error(); exit; }
+		if (is_method("ACK")) { if (t_check_trans()) t_relay(); exit; }
+		sl_send_reply("404", "Not here");
+		exit;
+	}
+	if (is_method("CANCEL")) { if (t_check_trans()) t_relay(); exit; }
+	t_check_trans();
+	remove_hf("Route");
+	if (is_method("INVITE|SUBSCRIBE")) record_route();
+	\$du = BACKEND;
+	if (!t_relay()) sl_reply_error();
+	exit;
+}
+EOF
+
+outpost_yaml() {  # backend port
+  cat > "$RUN/outpost.yaml" <<EOF
+lan:
+  interface: lo
+  address: $OP_IP/30
+  client_subnets: [$UAC_IP/32]
+vendor:
+  fqdns: [bench.example]
+  prefixes: [$BACK_IP/32]
+  sip_servers:
+    - {host: "$BACK_IP", port: $1, transport: udp}
+dns: {enabled: false}
+tls: {enabled: false}
+sip:
+  udp_port: $OP_PORT
+  tcp_port: $OP_PORT
+  tls_port: 0
+  rate_limit: {per_second: 0}
+management:
+  control_socket: $RUN/control.sock
+  metrics_enabled: false
+  state_dir: $RUN/state
+  log_level: warning
+EOF
+}
+
+start_proxy() {  # proxy backend_port -> PROXY_PID, PROXY_PIDS, TARGET
+  case $1 in
+    outpost)
+      outpost_yaml "$2"
+      $(pin 1) "$OUTPOSTD" -f -c "$RUN/outpost.yaml" >"$RUN/outpost.log" 2>&1 &
+      PROXY_PID=$!
+      port_up "$OP_IP" "$OP_PORT" || { echo "sip: ERROR outpostd did not start"; tail -5 "$RUN/outpost.log"; exit 1; }
+      PROXY_PIDS=$PROXY_PID
+      TARGET=$OP_IP:$OP_PORT ;;
+    kamailio)
+      local mem=()
+      [ -n "$KAM_MEM" ] && mem=(-x "$KAM_MEM")
+      $(pin 1) kamailio -DD -E -f "$RUN/kamailio.cfg" -n "$CHILDREN" -m 1024 -M 16 -Y "$RUN" "${mem[@]}" \
+        -A "BACKEND=\"sip:$BACK_IP:$2\"" >"$RUN/kamailio.log" 2>&1 &
+      PROXY_PID=$!
+      port_up "$KIP" "$KPORT" || { echo "sip: ERROR kamailio did not start"; tail -5 "$RUN/kamailio.log"; exit 1; }
+      sleep 0.3
+      PROXY_PIDS="$PROXY_PID $(pgrep -P "$PROXY_PID" | tr '\n' ' ')"
+      TARGET=$KIP:$KPORT ;;
+  esac
+}
+
+declare -A CPU_US TXN RATE_ACHIEVED
+run_case() {  # proxy case
+  local proxy=$1 case=$2 rate scen back_port back_scen m csv="$RUN/stat_$1_$2.csv"
+  if [ "$case" = call ]; then rate=$CALL_RATE scen=uac.xml back_port=$UAS_PORT back_scen=uas.xml
+  else rate=$REGISTER_RATE scen=register.xml back_port=$REG_PORT back_scen=registrar.xml; fi
+  m=$((rate * DUR))
+  $(pin 0) sipp -sf "$RUN/$back_scen" -i "$BACK_IP" -p "$back_port" -nostdin -buff_size 4194304 \
+    >"$RUN/back.out" 2>&1 </dev/null &
+  BACK_PID=$!
+  port_up "$BACK_IP" "$back_port" || { echo "sip: ERROR backend sipp did not start"; exit 1; }
+  start_proxy "$proxy" "$back_port"
+  rm -f "$RUN/state"/*.json 2>/dev/null || true
+  local t0 t1 w0 w1
+  t0=$(ticks $PROXY_PIDS); w0=$(date +%s.%N)
+  $(pin 0) sipp "$TARGET" -sf "$RUN/$scen" -i "$UAC_IP" -p "$UAC_PORT" -s bench -r "$rate" -rp 1000 -m "$m" \
+    -l 100000 -nostdin -buff_size 4194304 -recv_timeout 8000 -timeout $((DUR + 25)) -trace_stat -stf "$csv" \
+    -fd 1 >"$RUN/uac.out" 2>&1 </dev/null || true
+  t1=$(ticks $PROXY_PIDS); w1=$(date +%s.%N)
+  stop_pid "$PROXY_PID"; PROXY_PID=""
+  stop_pid "$BACK_PID"; BACK_PID=""
+  local ok failed retrans txn cpu_us us wall verdict
+  ok=$(csv_field "$csv" "SuccessfulCall(C)"); failed=$(csv_field "$csv" "FailedCall(C)")
+  retrans=$(csv_field "$csv" "Retransmissions(C)")
+  if [ "$case" = call ]; then txn=$((ok * 2)); else txn=$ok; fi
+  cpu_us=$(( (t1 - t0) * 1000000 / HZ ))
+  us=$(awk -v c="$cpu_us" -v t="$txn" 'BEGIN{printf "%.1f", t ? c / t : 0}')
+  wall=$(awk -v a="$w0" -v b="$w1" 'BEGIN{printf "%.2f", b - a}')
+  RATE_ACHIEVED[$proxy.$case]=$(awk -v n="$ok" -v w="$wall" 'BEGIN{printf "%.0f", (w > 0) ? n / w : 0}')
+  verdict=ok
+  awk -v f="$failed" -v n="$m" 'BEGIN{exit !(f * 1000 >= n)}' && verdict=FAILED
+  CPU_US[$proxy]=$(( ${CPU_US[$proxy]:-0} + cpu_us )); TXN[$proxy]=$(( ${TXN[$proxy]:-0} + txn ))
+  printf 'sip: %-8s %-8s offered %5d/s for %ds: %6d completed, %d failed, %d retransmissions, %s/s over %ss, proxy CPU %d ms, %s us/txn [%s]\n' \
+    "$proxy" "$case" "$rate" "$DUR" "$ok" "$failed" "$retrans" "${RATE_ACHIEVED[$proxy.$case]}" "$wall" \
+    $((cpu_us / 1000)) "$us" "$verdict"
+}
+
+mkdir -p "$RUN/state"
+for c in $CASES; do
+  for p in $PROXIES; do run_case "$p" "$c"; done
+done
+
+per_txn() { awk -v c="${CPU_US[$1]:-0}" -v t="${TXN[$1]:-0}" 'BEGIN{printf "%.1f", t ? c / t : 0}'; }
+O=$(per_txn outpost); K=$(per_txn kamailio)
+case " $CASES " in *" call "*)
+  echo "sip: outpost ${RATE_ACHIEVED[outpost.call]:-0} cps, kamailio ${RATE_ACHIEVED[kamailio.call]:-0} cps (offered $CALL_RATE)" ;;
+esac
+echo "sip: outpost $O us/txn, kamailio $K us/txn, ratio $(awk -v o="$O" -v k="$K" 'BEGIN{printf "%.2f", (o > 0) ? k / o : 0}')"

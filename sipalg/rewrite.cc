@@ -1,0 +1,205 @@
+#include "sipalg/rewrite.h"
+
+#include <sofia-sip/msg_header.h>
+#include <sofia-sip/sip.h>
+#include <sofia-sip/sip_header.h>
+#include <sofia-sip/sip_protos.h>
+#include <sofia-sip/su_alloc.h>
+#include <sofia-sip/url.h>
+
+#include <cstring>
+
+#include "sipalg/sofia_text.h"
+
+namespace outpost::sip {
+namespace {
+
+bool host_is_own(const char* host, const char* port, const Identity& me) {
+  if (!host) return false;
+  auto a = parse_address(host[0] == '[' ? std::string_view(host + 1, std::strlen(host) - 2) : std::string_view(host));
+  if (!a) return false;
+  unsigned p = port && *port ? static_cast<unsigned>(std::atoi(port)) : 5060;
+  return me.is_own(*a, p);
+}
+
+bool replace_url(su_home_t* home, url_t* target, msg_common_t* common, const std::string& uri) {
+  url_t* u = url_make(home, uri.c_str());
+  if (!u) return false;
+  *target = *u;
+  msg_fragment_clear(common);
+  return true;
+}
+
+// Removes the parameter `name` (with or without value) from a ;-separated parameter text.
+std::string drop_param(const std::string& value, const std::string& name) {
+  std::string out;
+  size_t i = 0;
+  size_t first = value.find(';');
+  if (first == std::string::npos) return value;
+  out = value.substr(0, first);
+  i = first;
+  while (i < value.size()) {
+    size_t next = value.find(';', i + 1);
+    std::string param = value.substr(i + 1, next == std::string::npos ? std::string::npos : next - i - 1);
+    std::string key = param.substr(0, param.find('='));
+    if (strcasecmp(key.c_str(), name.c_str()) != 0) out += ";" + param;
+    if (next == std::string::npos) break;
+    i = next;
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string via_value(Transport t, const std::string& host_port, const std::string& branch) {
+  return std::string("SIP/2.0/") + via_token(t) + " " + host_port + ";branch=" + branch;
+}
+
+std::vector<std::string> take_vias(Message& m, const Flow& from) {
+  std::vector<std::string> vias = m.via_values();
+  sip_via_t* top = m.sip()->sip_via;
+  if (!vias.empty() && top) {
+    std::string& v = vias.front();
+    std::string source = from.peer.address.to_string();
+    bool differs = str(top->v_host) != source;
+    if (differs || top->v_rport) {
+      v = drop_param(drop_param(v, "received"), "rport");
+      v += ";received=" + source;
+      if (top->v_rport) v += ";rport=" + std::to_string(from.peer.port);
+    }
+  }
+  m.remove_vias();
+  return vias;
+}
+
+void restore_vias(Message& m, const std::vector<std::string>& vias) {
+  for (auto it = vias.rbegin(); it != vias.rend(); ++it) m.push_via(*it);
+}
+
+bool has_own_via(const Message& m, const Identity& me) {
+  for (sip_via_t* v = m.sip()->sip_via; v; v = v->v_next)
+    if (v->v_branch && !std::strncmp(v->v_branch, kBranchPrefix, std::strlen(kBranchPrefix)) &&
+        host_is_own(v->v_host, v->v_port, me))
+      return true;
+  return false;
+}
+
+UriParts uri_parts(const std::string& uri) {
+  UriParts p;
+  su_home_t home[1] = {SU_HOME_INIT(home)};
+  url_t* u = url_make(home, uri.c_str());
+  if (u && (u->url_type == url_sip || u->url_type == url_sips) && u->url_host) {
+    p.valid = true;
+    p.user = str(u->url_user);
+    p.host = str(u->url_host);
+    if (p.host.size() > 2 && p.host.front() == '[') p.host = p.host.substr(1, p.host.size() - 2);
+    p.port = u->url_port ? static_cast<uint16_t>(std::atoi(u->url_port)) : 0;
+    char buf[16] = {0};
+    if (u->url_params && url_param(u->url_params, "transport", buf, sizeof buf) > 0) p.transport = buf;
+    for (auto& c : p.transport) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  }
+  su_home_deinit(home);
+  return p;
+}
+
+bool is_own_uri(const std::string& uri, const Identity& me) {
+  UriParts p = uri_parts(uri);
+  if (!p.valid) return false;
+  auto a = parse_address(p.host);
+  if (!a) return false;
+  unsigned port = p.port ? p.port : 5060;
+  return me.is_own(*a, port);
+}
+
+int pop_own_routes(Message& m, const Identity& me) {
+  int popped = 0;
+  sip_t* s = m.sip();
+  while (s->sip_route && host_is_own(s->sip_route->r_url->url_host, s->sip_route->r_url->url_port, me)) {
+    sip_header_remove(m.msg(), s, reinterpret_cast<sip_header_t*>(s->sip_route));
+    ++popped;
+  }
+  return popped;
+}
+
+std::string next_hop_uri(const Message& m) {
+  sip_t* s = m.sip();
+  if (s->sip_route) return url_text(m.home(), s->sip_route->r_url);
+  return m.request_uri();
+}
+
+std::string record_route_value(Side side, Transport t, const Identity& me, uint16_t local_port) {
+  return "<sip:" + me.host_port(side, t, local_port) + transport_param(t) + ";lr>";
+}
+
+void add_record_route(Message& m, Side side, Transport t, const Identity& me, uint16_t local_port) {
+  m.add_header("Record-Route", record_route_value(side, t, me, local_port));
+}
+
+int swap_record_route(Message& m, Side from, Side to, Transport to_transport, const Identity& me,
+                      uint16_t to_local_port) {
+  int swapped = 0;
+  for (sip_record_route_t* r = m.sip()->sip_record_route; r; r = r->r_next) {
+    auto a = parse_address(str(r->r_url->url_host));
+    unsigned port = r->r_url->url_port ? static_cast<unsigned>(std::atoi(r->r_url->url_port)) : 5060;
+    if (!a || *a != me.address(from) || !me.is_own(*a, port)) continue;
+    std::string uri = "sip:" + me.host_port(to, to_transport, to_local_port) + transport_param(to_transport) + ";lr";
+    if (replace_url(m.home(), r->r_url, r->r_common, uri)) ++swapped;
+  }
+  return swapped;
+}
+
+std::vector<std::string> foreign_record_routes(const Message& m, const Identity& me) {
+  std::vector<std::string> out;
+  for (sip_record_route_t* r = m.sip()->sip_record_route; r; r = r->r_next)
+    if (!host_is_own(r->r_url->url_host, r->r_url->url_port, me))
+      out.push_back(header_text(m.home(), reinterpret_cast<sip_header_t*>(r)));
+  return out;
+}
+
+void set_list(Message& m, const char* name, const std::vector<std::string>& values) {
+  m.remove_all(name);
+  // sofia prepends list headers: insert the last one first.
+  for (auto it = values.rbegin(); it != values.rend(); ++it) m.add_header(name, *it);
+}
+
+std::string first_contact_uri(const Message& m) {
+  sip_contact_t* c = m.sip()->sip_contact;
+  if (!c || c->m_url->url_type == url_any) return {};
+  return url_text(m.home(), c->m_url);
+}
+
+void set_contact(Message& m, const std::string& uri) {
+  m.remove_all("Contact");
+  m.add_header("Contact", "<" + uri + ">");
+}
+
+int set_contact_expires(Message& m, unsigned fallback, const std::function<unsigned(unsigned)>& f) {
+  int changed = 0;
+  sip_t* s = m.sip();
+  unsigned header = s->sip_expires ? static_cast<unsigned>(s->sip_expires->ex_delta) : fallback;
+  for (sip_contact_t* c = s->sip_contact; c; c = c->m_next) {
+    if (c->m_url->url_type == url_any) continue;
+    unsigned e = c->m_expires ? static_cast<unsigned>(std::strtoul(c->m_expires, nullptr, 10)) : header;
+    if (e == 0) continue;
+    unsigned next = f(e);
+    if (next == e && c->m_expires) continue;
+    std::string param = "expires=" + std::to_string(next);
+    // sofia keeps the pointer: the text must live in the message's home.
+    if (msg_header_replace_param(m.home(), c->m_common, su_strdup(m.home(), param.c_str())) < 0) continue;
+    msg_fragment_clear(c->m_common);
+    ++changed;
+  }
+  return changed;
+}
+
+int map_contacts(Message& m, const std::function<std::optional<std::string>(const std::string&)>& map) {
+  int mapped = 0;
+  for (sip_contact_t* c = m.sip()->sip_contact; c; c = c->m_next) {
+    if (c->m_url->url_type == url_any) continue;
+    auto next = map(url_text(m.home(), c->m_url));
+    if (next && replace_url(m.home(), c->m_url, c->m_common, *next)) ++mapped;
+  }
+  return mapped;
+}
+
+}  // namespace outpost::sip

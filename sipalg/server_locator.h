@@ -1,0 +1,70 @@
+#pragma once
+// decide, uplink: which vendor SIP server a new request goes to. The profile's
+// sip_servers are located per RFC 3263 through outpost's uplink resolver: an IP address is
+// used as is; a name with a port is looked up as A; a name without one as SRV
+// (_sip._udp / _sip._tcp by the profile's transport), falling back to A on port 5060.
+// Servers that time out or answer 503 are blacklisted for a while; candidates() lists the
+// others first, in SRV order (priority, then higher weight first).
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "common/log.h"
+#include "daemon/config_model.h"
+#include "sipalg/flow.h"
+
+namespace outpost::dns {
+class UplinkResolver;
+}
+
+namespace outpost::sip {
+
+struct ServerTarget {
+  std::string name;  // the profile entry (or the SRV target) it came from
+  Endpoint endpoint;
+  Transport transport = Transport::udp;
+};
+
+struct SrvRecord {
+  uint16_t priority = 0, weight = 0, port = 0;
+  std::string target;
+};
+std::optional<SrvRecord> parse_srv(const std::vector<uint8_t>& rdata);
+void sort_srv(std::vector<SrvRecord>& records);
+
+class ServerLocator {
+ public:
+  using Clock = std::chrono::steady_clock;
+
+  ServerLocator(std::vector<config::SipServer> servers, std::shared_ptr<dns::UplinkResolver> resolver, Logger log,
+                std::chrono::seconds blacklist_for);
+
+  // Resolves every entry again; `done` runs once all answers (or failures) are in.
+  void refresh(std::function<void()> done = {});
+  void set_targets(std::vector<ServerTarget> targets) { targets_ = std::move(targets); }
+  bool resolved() const { return !targets_.empty(); }
+
+  std::vector<ServerTarget> candidates(Clock::time_point now) const;
+  void blacklist(const Endpoint& server, Clock::time_point now);
+  bool is_server(const IpAddress& a) const;
+  nlohmann::json status(Clock::time_point now) const;
+
+ private:
+  std::vector<config::SipServer> servers_;
+  std::shared_ptr<dns::UplinkResolver> resolver_;
+  Logger log_;
+  std::chrono::seconds blacklist_for_;
+  std::vector<ServerTarget> targets_;
+  std::map<std::string, Clock::time_point> blacklisted_until_;  // endpoint text
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+  std::string last_error_;
+};
+
+}  // namespace outpost::sip

@@ -1,0 +1,341 @@
+// The SIP component: builds transports, locator, binding table and proxy core from the
+// config, persists registrations, and answers `show sip` / `show sip registrations`.
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <boost/asio/ip/udp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <algorithm>
+#include <ctime>
+#include <filesystem>
+
+#include "dns/dns.h"
+#include "sipalg/bindings.h"
+#include "sipalg/proxy_core.h"
+#include "sipalg/sdp.h"
+#include "sipalg/server_locator.h"
+#include "sipalg/sip_proxy.h"
+#include "sipalg/stats.h"
+#include "sipalg/transport.h"
+
+namespace outpost::sip {
+namespace {
+
+namespace asio = boost::asio;
+using namespace std::chrono_literals;
+
+constexpr auto kHousekeeping = 30s;
+constexpr auto kRelocate = 300s;
+constexpr auto kBlacklist = 30s;
+// Registration changes are written at most this often (one fsync per batch, not per REGISTER).
+constexpr auto kPersistDelay = 1s;
+// How often a SIP proxy started without an uplink address looks for one.
+constexpr auto kUplinkRetry = 5s;
+
+// The address the kernel picks towards the vendor, when no primary uplink is configured.
+std::optional<IpAddress> route_source(asio::io_context& io, const config::Config& c) {
+  if (c.vendor.prefixes.empty()) return std::nullopt;
+  asio::ip::udp::socket s(io);
+  boost::system::error_code ec;
+  IpAddress probe = c.vendor.prefixes.front().address;
+  s.open(probe.is_v4() ? asio::ip::udp::v4() : asio::ip::udp::v6(), ec);
+  if (!ec) s.connect(asio::ip::udp::endpoint(probe, 5060), ec);
+  if (ec) return std::nullopt;
+  auto local = s.local_endpoint(ec);
+  if (ec) return std::nullopt;
+  return local.address();
+}
+
+CoreSettings settings_from(const config::Config& c, const Identity& me) {
+  CoreSettings s;
+  s.me = me;
+  s.client_subnets = c.lan.client_subnets;
+  if (s.client_subnets.empty()) s.client_subnets.push_back(c.lan.address.network());
+  s.vendor_prefixes = c.vendor.prefixes;
+  s.rate_per_second = c.sip.rate_limit.per_second;
+  s.rate_burst = c.sip.rate_limit.burst;
+  s.device_expiry_s = c.sip.device_expiry_s;
+  s.vendor_expiry_s = std::max(c.sip.vendor_expiry_s, c.sip.device_expiry_s);
+  return s;
+}
+
+class SipComponent final : public Component {
+ public:
+  SipComponent(const ComponentContext& context, const config::Config& config, std::shared_ptr<dns::UplinkResolver> uplink)
+      : context_(context),
+        log_(context.log_sink, "sip"),
+        config_(config),
+        counters_(context.metrics),
+        transports_(context.io, log_.child("transport"), config.sip.max_message_bytes,
+                    [this](const Flow& from, std::string_view bytes) { core_->on_message(from, bytes); },
+                    [this](Side, const char* reason) { counters_.drop(reason); }),
+        locator_(config.vendor.sip_servers, std::move(uplink), log_.child("locator"), kBlacklist),
+        housekeeping_(context.io),
+        relocate_(context.io),
+        persist_timer_(context.io),
+        cdr_sync_(context.io),
+        uplink_retry_(context.io) {}
+
+  ~SipComponent() override { stop(); }
+
+  std::string_view name() const override { return "sip"; }
+
+  Result<void> start() override {
+    Identity me;
+    me.lan = config_.lan.address.address;
+    me.lan_port = config_.sip.udp_port;
+    me.uplink_port = config_.sip.udp_port;
+    if (auto r = transports_.open(Side::lan, me.lan, config_.sip.udp_port, config_.sip.tcp_port); !r) return r;
+    if (auto a = uplink_address()) {
+      me.uplink = *a;
+      if (auto r = transports_.open(Side::uplink, me.uplink, me.uplink_port, config_.sip.tcp_port); !r) {
+        transports_.close();
+        return r;
+      }
+    } else {
+      // No primary uplink and no route to the vendor yet (a link still being provisioned):
+      // serve the LAN now and open the vendor side as soon as a route appears, rather than
+      // keep DNS and TLS down with us.
+      log_.warn("no uplink address yet (no primary uplink, no route to the vendor): vendor-bound requests get "
+                "503 until one appears; checking every ", kUplinkRetry.count(), " s");
+      watch_uplink_ = true;
+    }
+    for (uint16_t port : config_.vendor.sip_extra_ports) {
+      if (port == me.lan_port || std::find(me.lan_extra_ports.begin(), me.lan_extra_ports.end(), port) !=
+                                     me.lan_extra_ports.end())
+        continue;
+      if (auto r = transports_.open_extra(Side::lan, me.lan, port); !r) {
+        transports_.close();
+        return r;
+      }
+      me.lan_extra_ports.push_back(port);
+    }
+    if (config_.sip.tls_port && !config_.sip.tls_certificate.empty() && !config_.sip.tls_key.empty()) {
+      if (auto r = transports_.open_tls(Side::lan, me.lan, config_.sip.tls_port, config_.sip.tls_certificate,
+                                        config_.sip.tls_key);
+          !r) {
+        transports_.close();
+        return r;
+      }
+      me.lan_tls_port = config_.sip.tls_port;
+    }
+    me_ = me;
+    state_file_ = config_.management.state_dir + "/sip-registrations.json";
+    std::error_code fec;
+    std::filesystem::create_directories(config_.management.state_dir, fec);
+    if (auto r = bindings_.load(state_file_, now()); !r) log_.warn("registrations not restored: ", r.error().message);
+    else if (!bindings_.registrations().empty())
+      log_.notice("restored ", bindings_.registrations().size(), " registrations from ", state_file_);
+    core_ = std::make_unique<ProxyCore>(context_.io, log_, counters_, transports_, locator_, bindings_, sdp_,
+                                        settings_from(config_, me));
+    core_->on_bindings_changed = [this] { persist_soon(); };
+    core_->dialogs().on_ended = [this](const Dialog& d) { write_call_record(d); };
+    locator_.refresh();
+    schedule();
+    register_commands();
+    running_ = true;
+    if (watch_uplink_) watch_for_uplink();
+    log_.notice("relaying SIP: LAN ", me.host_port(Side::lan), " (UDP+TCP", me.lan_tls_port ? ", TLS " : "",
+                me.lan_tls_port ? std::to_string(me.lan_tls_port) : "", ") <-> uplink ", uplink_text(),
+                " (UDP+TCP), ", config_.vendor.sip_servers.size(), " vendor server entries");
+    return {};
+  }
+
+  Result<void> reload(const config::Config& next) override {
+    // Addresses, ports and vendor servers need a restart; trust lists and the rate limit change now.
+    config_ = next;
+    if (core_) core_->set_settings(settings_from(next, me_));
+    return {};
+  }
+
+  void stop() override {
+    if (running_ && dirty_) persist();
+    running_ = false;
+    uplink_retry_.cancel();
+    housekeeping_.cancel();
+    relocate_.cancel();
+    persist_timer_.cancel();
+    cdr_sync_.cancel();
+    close_cdr();
+    commands_.clear();
+    gauges_.clear();
+    transports_.close();
+  }
+
+  Json status() const override {
+    return {{"state", running_ ? "running" : "stopped"},
+            {"lan", me_.host_port(Side::lan)},
+            {"uplink", uplink_text()},
+            {"registrations", bindings_.registrations().size()},
+            {"transactions", core_ ? core_->transactions() : 0}};
+  }
+
+ private:
+  static int64_t now() { return static_cast<int64_t>(std::time(nullptr)); }
+
+  std::string uplink_text() const { return watch_uplink_ ? "none (waiting for an address)" : me_.host_port(Side::uplink); }
+
+  std::optional<IpAddress> uplink_address() const {
+    if (config_.uplinks.primary.configured) return config_.uplinks.primary.address.address;
+    return route_source(context_.io, config_);
+  }
+
+  void watch_for_uplink() {
+    uplink_retry_.expires_after(kUplinkRetry);
+    uplink_retry_.async_wait([this](boost::system::error_code ec) {
+      if (ec || !running_) return;
+      auto a = uplink_address();
+      if (!a) return watch_for_uplink();
+      if (auto r = transports_.open(Side::uplink, *a, me_.uplink_port, config_.sip.tcp_port); !r) {
+        log_.warn("uplink side not opened on ", a->to_string(), ": ", r.error().message);
+        return watch_for_uplink();
+      }
+      me_.uplink = *a;
+      watch_uplink_ = false;
+      if (core_) core_->set_settings(settings_from(config_, me_));
+      log_.notice("uplink address ", me_.host_port(Side::uplink), " appeared: relaying to the vendor");
+    });
+  }
+
+  void persist() {
+    dirty_ = false;
+    if (auto r = bindings_.save(state_file_); !r) log_.warn("registrations not saved: ", r.error().message);
+  }
+
+  void persist_soon() {
+    if (dirty_) return;  // a write is already scheduled
+    dirty_ = true;
+    persist_timer_.expires_after(kPersistDelay);
+    persist_timer_.async_wait([this](boost::system::error_code ec) {
+      if (!ec && running_ && dirty_) persist();
+    });
+  }
+
+  // Call records: one CSV line per ended call in <cdr_dir>/calls-YYYY-MM-DD.csv (UTC day, so
+  // files rotate daily; a header line starts each file). Each line is write(2)-n at once (a
+  // killed daemon loses none) and fdatasync()-ed within a second (a power cut loses at most
+  // that second).
+  void write_call_record(const Dialog& d) {
+    std::string line = call_record_csv(d, call_media(d));
+    char day[16];
+    std::time_t t = std::time(nullptr);
+    std::tm tm{};
+    gmtime_r(&t, &tm);
+    std::strftime(day, sizeof day, "%Y-%m-%d", &tm);
+    if (cdr_fd_ < 0 || cdr_day_ != day) {
+      close_cdr();
+      std::error_code ec;
+      std::filesystem::create_directories(config_.sip.cdr_dir, ec);
+      std::string path = config_.sip.cdr_dir + "/calls-" + day + ".csv";
+      cdr_fd_ = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+      if (cdr_fd_ < 0) {
+        counters_.stats.call_records_lost.inc();
+        return log_.warn("call record not written: cannot open ", path);
+      }
+      cdr_day_ = day;
+      if (::lseek(cdr_fd_, 0, SEEK_END) == 0) line = call_record_csv_header() + line;
+    }
+    if (::write(cdr_fd_, line.data(), line.size()) != static_cast<ssize_t>(line.size())) {
+      counters_.stats.call_records_lost.inc();
+      return log_.warn("call record not written to ", config_.sip.cdr_dir);
+    }
+    counters_.stats.call_records.inc();
+    if (cdr_dirty_) return;
+    cdr_dirty_ = true;
+    cdr_sync_.expires_after(1s);
+    cdr_sync_.async_wait([this](boost::system::error_code ec) {
+      if (ec) return;
+      cdr_dirty_ = false;
+      if (cdr_fd_ >= 0) ::fdatasync(cdr_fd_);
+    });
+  }
+
+  Json call_media(const Dialog&) const { return Json::array(); }
+
+  void close_cdr() {
+    if (cdr_fd_ >= 0) ::fdatasync(cdr_fd_), ::close(cdr_fd_);
+    cdr_fd_ = -1;
+    cdr_dirty_ = false;
+  }
+
+  void schedule() {
+    housekeeping_.expires_after(kHousekeeping);
+    housekeeping_.async_wait([this](boost::system::error_code ec) {
+      if (ec || !running_) return;
+      if (bindings_.expire(now())) persist();
+      if (core_) core_->expire(now());
+      schedule();
+    });
+    relocate_.expires_after(kRelocate);
+    relocate_.async_wait([this](boost::system::error_code ec) {
+      if (ec || !running_) return;
+      locator_.refresh();
+    });
+  }
+
+  void register_commands() {
+    auto& c = context_.control;
+    commands_.push_back(c.add("show sip", "SIP proxy: transports, vendor servers, counters by method, response class "
+                                          "and drop reason",
+                              [this](const Json&) { return ControlReply::success(show()); }));
+    commands_.push_back(c.add("show sip registrations",
+                              "registered LAN devices: AOR, device contact, transport, source, expiry",
+                              [this](const Json&) {
+                                return ControlReply::success({{"registrations", bindings_.to_json(now())}});
+                              }));
+    commands_.push_back(c.add("show calls", "SIP dialogs: parties, state, sides, start and duration",
+                              [this](const Json&) {
+                                return ControlReply::success(
+                                    {{"calls", core_ ? core_->dialogs().to_json(now()) : Json::array()}});
+                              }));
+    auto& m = context_.metrics;
+    gauges_.push_back(m.gauge_callback("outpost_sip_transactions", "Proxy transactions in memory", {},
+                                       [this] { return core_ ? double(core_->transactions()) : 0.0; }));
+    gauges_.push_back(m.gauge_callback("outpost_sip_registrations", "Registered device bindings", {},
+                                       [this] { return double(bindings_.registrations().size()); }));
+  }
+
+  Json show() const {
+    Json j = counters_.to_json();
+    j["transports"] = transports_.status();
+    j["servers"] = locator_.status(ServerLocator::Clock::now());
+    j["registrations"] = bindings_.registrations().size();
+    j["contact_tokens"] = bindings_.tokens();
+    j["core"] = core_ ? core_->status() : Json::object();
+    j["identity"] = {{"lan", me_.host_port(Side::lan)}, {"uplink", uplink_text()}};
+    j["state_file"] = state_file_;
+    j["cdr_dir"] = config_.sip.cdr_dir;
+    return j;
+  }
+
+  ComponentContext context_;
+  Logger log_;
+  config::Config config_;
+  SipCounters counters_;
+  Transports transports_;
+  ServerLocator locator_;
+  Bindings bindings_;
+  PassThroughSdp sdp_;
+  std::unique_ptr<ProxyCore> core_;
+  Identity me_;
+  std::string state_file_;
+  asio::steady_timer housekeeping_, relocate_, persist_timer_, cdr_sync_, uplink_retry_;
+  bool watch_uplink_ = false;
+  int cdr_fd_ = -1;
+  std::string cdr_day_;
+  bool cdr_dirty_ = false;
+  bool dirty_ = false;
+  std::vector<ControlRegistration> commands_;
+  std::vector<GaugeCallbackHandle> gauges_;
+  bool running_ = false;
+};
+
+}  // namespace
+
+std::unique_ptr<Component> make_sip_component(const ComponentContext& context, const config::Config& config,
+                                              std::shared_ptr<dns::UplinkResolver> uplink) {
+  return std::make_unique<SipComponent>(context, config, std::move(uplink));
+}
+
+}  // namespace outpost::sip

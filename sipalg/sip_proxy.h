@@ -1,0 +1,23 @@
+#pragma once
+// outpost's SIP application proxy, as the daemon sees it: a Component built from the
+// config (lan, vendor.sip_servers, sip section, management.state_dir) that relays SIP
+// between the LAN's devices and the vendor's servers, hiding each side's topology from
+// the other. Commands: `show sip`, `show sip registrations`; metrics outpost_sip_*.
+// Everything else in sipalg/ is private to the folder (see sipalg/README.md).
+#include <memory>
+
+#include "common/component.h"
+#include "daemon/config_model.h"
+
+namespace outpost::dns {
+class UplinkResolver;
+}
+
+namespace outpost::sip {
+
+// `uplink` locates the vendor's servers (RFC 3263); may be null when every sip_servers
+// entry is an IP address.
+std::unique_ptr<Component> make_sip_component(const ComponentContext& context, const config::Config& config,
+                                              std::shared_ptr<dns::UplinkResolver> uplink);
+
+}  // namespace outpost::sip

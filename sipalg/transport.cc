@@ -1,0 +1,403 @@
+#include "sipalg/transport.h"
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/asio/write.hpp>
+#include <optional>
+
+#include "sipalg/framing.h"
+
+namespace outpost::sip {
+
+namespace asio = boost::asio;
+using udp = asio::ip::udp;
+using tcp = asio::ip::tcp;
+using tls_stream = asio::ssl::stream<tcp::socket>;
+
+struct Transports::UdpSide {
+  Side side;
+  udp::socket socket;
+  udp::endpoint sender;
+  std::vector<char> buffer;
+  uint64_t packets = 0;
+  uint16_t extra_port = 0;  // an extra LAN port (Flow::local_port)
+  UdpSide(asio::io_context& io, Side s) : side(s), socket(io), buffer(65536) {}
+};
+
+struct Transports::TcpSide {
+  Side side;
+  tcp::acceptor acceptor;
+  uint64_t accepted = 0;
+  uint16_t extra_port = 0;
+  uint64_t messages = 0;
+  TcpSide(asio::io_context& io, Side s) : side(s), acceptor(io) {}
+};
+
+struct Transports::TlsSide {
+  Side side;
+  tcp::acceptor acceptor;
+  asio::ssl::context context{asio::ssl::context::tls_server};
+  uint64_t accepted = 0, handshake_failures = 0;
+  TlsSide(asio::io_context& io, Side s) : side(s), acceptor(io) {}
+};
+
+class TcpConnection : public std::enable_shared_from_this<TcpConnection> {
+ public:
+  TcpConnection(Transports& owner, tcp::socket socket, Side side, uint64_t id)
+      : owner_(owner), alive_(owner.alive_), socket_(std::move(socket)), side_(side), id_(id) {}
+  // An accepted TLS connection: the handshake comes first (start_tls).
+  TcpConnection(Transports& owner, tcp::socket socket, asio::ssl::context& context, Side side, uint64_t id)
+      : owner_(owner), alive_(owner.alive_), socket_(socket.get_executor()), side_(side), id_(id) {
+    tls_.emplace(std::move(socket), context);
+  }
+
+  void start_reading() {
+    boost::system::error_code ec;
+    auto ep = lowest().remote_endpoint(ec);
+    if (!ec) peer_ = Endpoint{ep.address(), ep.port()};
+    connected_ = true;
+    read();
+    flush();
+  }
+
+  void start_tls(uint64_t* failures) {
+    boost::system::error_code ec;
+    auto ep = lowest().remote_endpoint(ec);
+    if (!ec) peer_ = Endpoint{ep.address(), ep.port()};
+    tls_->async_handshake(asio::ssl::stream_base::server, [self = shared_from_this(), failures](boost::system::error_code ec) {
+      if (ec) {
+        if (self->alive_.lock()) ++*failures, self->owner_.dropped(self->side_, "tls_handshake");
+        return self->fail("TLS handshake: " + ec.message());
+      }
+      self->start_reading();
+    });
+  }
+
+  void connect(const tcp::endpoint& to, const IpAddress& bind) {
+    peer_ = Endpoint{to.address(), to.port()};
+    boost::system::error_code ec;
+    socket_.open(to.protocol(), ec);
+    if (!ec && !bind.is_unspecified()) socket_.bind(tcp::endpoint(bind, 0), ec);
+    if (ec) return fail("connect: " + ec.message());
+    socket_.async_connect(to, [self = shared_from_this()](boost::system::error_code ec) {
+      if (ec) return self->fail("connect: " + ec.message());
+      self->start_reading();
+    });
+  }
+
+  void send(const std::string& bytes) {
+    queue_.push_back(bytes);
+    if (connected_) flush();
+  }
+
+  void close() {
+    boost::system::error_code ec;
+    lowest().close(ec);
+  }
+
+  uint64_t id() const { return id_; }
+  Side side() const { return side_; }
+  const Endpoint& peer() const { return peer_; }
+  bool open() const { return tls_ ? tls_->next_layer().is_open() : socket_.is_open(); }
+  void set_local_port(uint16_t p) { local_port_ = p; }
+  uint16_t flow_local_port() const { return local_port_; }
+  Transport transport() const { return tls_ ? Transport::tls : Transport::tcp; }
+
+ private:
+  Flow flow() const { return Flow{side_, transport(), peer_, id_, local_port_}; }
+  tcp::socket& lowest() { return tls_ ? tls_->next_layer() : socket_; }
+
+  void fail(const std::string& why) {
+    if (alive_.lock()) owner_.log_.debug("tcp ", peer_.to_string(), ": ", why);
+    close();
+    if (alive_.lock()) owner_.forget(id_);
+  }
+
+  void read() {
+    auto self = shared_from_this();
+    char* at = chunk_.data();
+    auto done = [self](boost::system::error_code ec, size_t n) {
+      if (ec) return self->fail(ec == asio::error::eof ? "closed by peer" : ec.message());
+      if (!self->alive_.lock()) return;
+      self->buffer_.append(self->chunk_.data(), n);
+      self->consume();
+      if (self->open()) self->read();
+    };
+    if (tls_) tls_->async_read_some(asio::buffer(at, chunk_.size()), done);
+    else socket_.async_read_some(asio::buffer(at, chunk_.size()), done);
+  }
+
+  void consume() {
+    size_t used = 0;
+    while (used < buffer_.size()) {
+      Frame f = next_frame(std::string_view(buffer_).substr(used), owner_.max_bytes_);
+      if (f.kind == Frame::need_more) break;
+      if (f.kind == Frame::error) {
+        owner_.dropped(side_, "bad_framing");
+        buffer_.clear();
+        return fail("unframeable stream");
+      }
+      if (f.kind == Frame::ping) send("\r\n");  // RFC 5626 pong
+      if (f.kind == Frame::message) owner_.deliver(flow(), std::string_view(buffer_).substr(used, f.length));
+      used += f.length;
+      if (!open()) return;
+    }
+    buffer_.erase(0, used);
+  }
+
+  void flush() {
+    if (writing_ || queue_.empty() || !open()) return;
+    writing_ = true;
+    auto self = shared_from_this();
+    auto done = [self](boost::system::error_code ec, size_t) {
+      self->writing_ = false;
+      if (ec) return self->fail("write: " + ec.message());
+      self->queue_.pop_front();
+      self->flush();
+    };
+    if (tls_) asio::async_write(*tls_, asio::buffer(queue_.front()), done);
+    else asio::async_write(socket_, asio::buffer(queue_.front()), done);
+  }
+
+  Transports& owner_;
+  std::weak_ptr<bool> alive_;
+  tcp::socket socket_;
+  std::optional<tls_stream> tls_;
+  uint16_t local_port_ = 0;
+  Side side_;
+  uint64_t id_;
+  Endpoint peer_;
+  bool connected_ = false, writing_ = false;
+  std::array<char, 16384> chunk_{};
+  std::string buffer_;
+  std::deque<std::string> queue_;
+};
+
+Transports::Transports(asio::io_context& io, Logger log, size_t max_message_bytes, MessageHandler on_message,
+                       DropHandler on_drop)
+    : io_(io),
+      log_(log),
+      noisy_(log),
+      max_bytes_(max_message_bytes),
+      on_message_(std::move(on_message)),
+      on_drop_(std::move(on_drop)) {}
+
+Transports::~Transports() { close(); }
+
+Result<void> Transports::open(Side side, const IpAddress& address, uint16_t udp_port, uint16_t tcp_port) {
+  bind_address_[side == Side::lan ? 0 : 1] = address;
+  auto u = std::make_unique<UdpSide>(io_, side);
+  boost::system::error_code ec;
+  udp::endpoint at(address, udp_port);
+  u->socket.open(at.protocol(), ec);
+  if (!ec) u->socket.set_option(asio::socket_base::receive_buffer_size(1 << 20), ec);
+  if (!ec) u->socket.bind(at, ec);
+  if (ec) return make_error(std::string("sip: UDP ") + Endpoint{address, udp_port}.to_string() + ": " + ec.message());
+  if (tcp_port) {
+    auto t = std::make_unique<TcpSide>(io_, side);
+    tcp::endpoint tat(address, tcp_port);
+    t->acceptor.open(tat.protocol(), ec);
+    if (!ec) t->acceptor.set_option(asio::socket_base::reuse_address(true), ec);
+    if (!ec) t->acceptor.bind(tat, ec);
+    if (!ec) t->acceptor.listen(asio::socket_base::max_listen_connections, ec);
+    if (ec) return make_error(std::string("sip: TCP ") + Endpoint{address, tcp_port}.to_string() + ": " + ec.message());
+    accept(*t);
+    tcp_[side] = std::move(t);
+  }
+  receive(*u);
+  udp_[side] = std::move(u);
+  return {};
+}
+
+Result<void> Transports::open_tls(Side side, const IpAddress& address, uint16_t port, const std::string& certificate,
+                                  const std::string& key) {
+  auto t = std::make_unique<TlsSide>(io_, side);
+  boost::system::error_code ec;
+  t->context.set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
+                             asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
+                             asio::ssl::context::no_tlsv1_1 | asio::ssl::context::single_dh_use,
+                         ec);
+  if (!ec) t->context.use_certificate_chain_file(certificate, ec);
+  if (ec) return make_error("sip: TLS certificate " + certificate + ": " + ec.message());
+  t->context.use_private_key_file(key, asio::ssl::context::pem, ec);
+  if (ec) return make_error("sip: TLS key " + key + ": " + ec.message());
+  tcp::endpoint at(address, port);
+  t->acceptor.open(at.protocol(), ec);
+  if (!ec) t->acceptor.set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec) t->acceptor.bind(at, ec);
+  if (!ec) t->acceptor.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) return make_error(std::string("sip: TLS ") + Endpoint{address, port}.to_string() + ": " + ec.message());
+  accept_tls(*t);
+  tls_[side] = std::move(t);
+  return {};
+}
+
+Result<void> Transports::open_extra(Side side, const IpAddress& address, uint16_t port) {
+  auto u = std::make_unique<UdpSide>(io_, side);
+  u->extra_port = port;
+  boost::system::error_code ec;
+  udp::endpoint at(address, port);
+  u->socket.open(at.protocol(), ec);
+  if (!ec) u->socket.set_option(asio::socket_base::receive_buffer_size(1 << 20), ec);
+  if (!ec) u->socket.bind(at, ec);
+  if (ec) return make_error(std::string("sip: UDP ") + Endpoint{address, port}.to_string() + ": " + ec.message());
+  auto t = std::make_unique<TcpSide>(io_, side);
+  t->extra_port = port;
+  tcp::endpoint tat(address, port);
+  t->acceptor.open(tat.protocol(), ec);
+  if (!ec) t->acceptor.set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec) t->acceptor.bind(tat, ec);
+  if (!ec) t->acceptor.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) return make_error(std::string("sip: TCP ") + Endpoint{address, port}.to_string() + ": " + ec.message());
+  accept(*t);
+  receive(*u);
+  extra_udp_[port] = std::move(u);
+  extra_tcp_[port] = std::move(t);
+  return {};
+}
+
+void Transports::accept_tls(TlsSide& t) {
+  std::weak_ptr<bool> alive = alive_;
+  t.acceptor.async_accept([this, &t, alive](boost::system::error_code ec, tcp::socket socket) {
+    if (!alive.lock() || !t.acceptor.is_open()) return;
+    if (!ec) {
+      ++t.accepted;
+      auto c = std::make_shared<TcpConnection>(*this, std::move(socket), t.context, t.side, next_id_++);
+      connections_[c->id()] = c;
+      c->start_tls(&t.handshake_failures);
+    }
+    accept_tls(t);
+  });
+}
+
+void Transports::close() {
+  boost::system::error_code ec;
+  for (auto& [s, u] : udp_) u->socket.close(ec);
+  for (auto& [s, t] : tcp_) t->acceptor.close(ec);
+  for (auto& [s, t] : tls_) t->acceptor.close(ec);
+  for (auto& [p, u] : extra_udp_) u->socket.close(ec);
+  for (auto& [p, t] : extra_tcp_) t->acceptor.close(ec);
+  for (auto& [id, c] : connections_) c->close();
+  connections_.clear();
+}
+
+uint16_t Transports::udp_port(Side side) const {
+  auto it = udp_.find(side);
+  boost::system::error_code ec;
+  return it == udp_.end() ? 0 : it->second->socket.local_endpoint(ec).port();
+}
+
+void Transports::receive(UdpSide& u) {
+  std::weak_ptr<bool> alive = alive_;
+  u.socket.async_receive_from(asio::buffer(u.buffer), u.sender, [this, &u, alive](boost::system::error_code ec, size_t n) {
+    if (!alive.lock() || !u.socket.is_open()) return;
+    if (!ec) {
+      ++u.packets;
+      if (n >= u.buffer.size() || n > max_bytes_) on_drop_(u.side, "oversize");
+      else if (n > 0 && n <= 4 && std::string_view(u.buffer.data(), n).find_first_not_of("\r\n") == std::string_view::npos) {
+        // CRLF keep-alive on UDP: nothing to do.
+      } else {
+        Flow from{u.side, Transport::udp, Endpoint{u.sender.address(), u.sender.port()}, 0, u.extra_port};
+        on_message_(from, std::string_view(u.buffer.data(), n));
+      }
+    }
+    receive(u);
+  });
+}
+
+void Transports::accept(TcpSide& t) {
+  std::weak_ptr<bool> alive = alive_;
+  t.acceptor.async_accept([this, &t, alive](boost::system::error_code ec, tcp::socket socket) {
+    if (!alive.lock() || !t.acceptor.is_open()) return;
+    if (!ec) {
+      ++t.accepted;
+      auto c = std::make_shared<TcpConnection>(*this, std::move(socket), t.side, next_id_++);
+      c->set_local_port(t.extra_port);
+      connections_[c->id()] = c;
+      c->start_reading();
+    }
+    accept(t);
+  });
+}
+
+std::shared_ptr<TcpConnection> Transports::connection_to(const Flow& to) {
+  if (to.connection)
+    if (auto it = connections_.find(to.connection); it != connections_.end() && it->second->open()) return it->second;
+  for (auto& [id, c] : connections_)
+    if (c->side() == to.side && c->open() && c->transport() == to.transport && c->peer().address == to.peer.address &&
+        c->peer().port == to.peer.port)
+      return c;
+  if (to.transport == Transport::tls) return nullptr;  // outpost accepts TLS, it does not open it
+  auto c = std::make_shared<TcpConnection>(*this, tcp::socket(io_), to.side, next_id_++);
+  connections_[c->id()] = c;
+  c->connect(tcp::endpoint(to.peer.address, to.peer.port), bind_address_[to.side == Side::lan ? 0 : 1]);
+  return c;
+}
+
+bool Transports::send(const Flow& to, const std::string& bytes) {
+  if (is_stream(to.transport)) {
+    auto c = connection_to(to);
+    if (!c) return false;
+    c->send(bytes);
+    return true;
+  }
+  UdpSide* u = nullptr;
+  if (to.side == Side::lan && to.local_port)
+    if (auto x = extra_udp_.find(to.local_port); x != extra_udp_.end()) u = x->second.get();
+  if (!u) {
+    auto it = udp_.find(to.side);
+    if (it == udp_.end()) return false;
+    u = it->second.get();
+  }
+  boost::system::error_code ec;
+  u->socket.send_to(asio::buffer(bytes), udp::endpoint(to.peer.address, to.peer.port), 0, ec);
+  if (ec) {
+    ++send_errors_;
+    noisy_.warn("send to ", to.peer.to_string(), ": ", ec.message());
+    return false;
+  }
+  return true;
+}
+
+nlohmann::json Transports::status() const {
+  nlohmann::json rows = nlohmann::json::array();
+  boost::system::error_code ec;
+  for (const auto& [s, u] : udp_) {
+    auto ep = u->socket.local_endpoint(ec);
+    rows.push_back({{"side", to_string(s)}, {"transport", "udp"},
+                    {"address", Endpoint{ep.address(), ep.port()}.to_string()}, {"received", u->packets},
+                    {"accepted", 0}, {"connections", 0}});
+  }
+  for (const auto& [s, t] : tcp_) {
+    auto ep = t->acceptor.local_endpoint(ec);
+    size_t open = 0;
+    for (const auto& [id, c] : connections_) open += c->side() == s && c->open() && c->transport() == Transport::tcp;
+    rows.push_back({{"side", to_string(s)}, {"transport", "tcp"},
+                    {"address", Endpoint{ep.address(), ep.port()}.to_string()},
+                    {"received", tcp_messages_[s == Side::lan ? 0 : 1]}, {"accepted", t->accepted}, {"connections", open}});
+  }
+  for (const auto& [port, u] : extra_udp_) {
+    rows.push_back({{"side", to_string(u->side)}, {"transport", "udp"},
+                    {"address", Endpoint{bind_address_[0], port}.to_string()}, {"received", u->packets},
+                    {"accepted", 0}, {"connections", 0}, {"extra", true}});
+  }
+  for (const auto& [port, t] : extra_tcp_) {
+    size_t open = 0;
+    for (const auto& [id, c] : connections_) open += c->open() && c->flow_local_port() == port;
+    rows.push_back({{"side", to_string(t->side)}, {"transport", "tcp"},
+                    {"address", Endpoint{bind_address_[0], port}.to_string()}, {"received", 0},
+                    {"accepted", t->accepted}, {"connections", open}, {"extra", true}});
+  }
+  for (const auto& [s, t] : tls_) {
+    auto ep = t->acceptor.local_endpoint(ec);
+    size_t open = 0;
+    for (const auto& [id, c] : connections_) open += c->side() == s && c->open() && c->transport() == Transport::tls;
+    rows.push_back({{"side", to_string(s)}, {"transport", "tls"},
+                    {"address", Endpoint{ep.address(), ep.port()}.to_string()},
+                    {"received", tls_messages_[s == Side::lan ? 0 : 1]}, {"accepted", t->accepted}, {"connections", open},
+                    {"handshake_failures", t->handshake_failures}});
+  }
+  return rows;
+}
+
+}  // namespace outpost::sip

@@ -1,0 +1,96 @@
+#pragma once
+// receive / send: outpost's SIP sockets on both sides, on the daemon's io_context.
+// UDP: one socket per side. TCP: a listener per side and connections (accepted or
+// opened by outpost), each with an id that travels in Flow so that responses and
+// requests to a device go back over the connection it used. Stream framing and CRLF
+// keep-alives are handled here (framing.h); whole messages go to the handler.
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ip/udp.hpp>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include <nlohmann/json.hpp>
+
+#include "common/log.h"
+#include "common/result.h"
+#include "sipalg/flow.h"
+
+namespace outpost::sip {
+
+class Sender {
+ public:
+  virtual ~Sender() = default;
+  // False when it could not even be queued (no socket, no route, connection refused now).
+  virtual bool send(const Flow& to, const std::string& bytes) = 0;
+};
+
+using MessageHandler = std::function<void(const Flow& from, std::string_view bytes)>;
+using DropHandler = std::function<void(Side side, const char* reason)>;
+
+class TcpConnection;
+
+class Transports final : public Sender {
+ public:
+  Transports(boost::asio::io_context& io, Logger log, size_t max_message_bytes, MessageHandler on_message,
+             DropHandler on_drop);
+  ~Transports() override;
+
+  // Opens UDP and TCP on `at` for `side` (port 0 for TCP skips it).
+  Result<void> open(Side side, const IpAddress& address, uint16_t udp_port, uint16_t tcp_port);
+  // An extra LAN port (UDP and TCP, the profile's sip_extra_ports): what arrives there
+  // carries Flow::local_port, and what goes back to that flow leaves from it.
+  Result<void> open_extra(Side side, const IpAddress& address, uint16_t port);
+  // A SIP over TLS listener (LAN side): TLS 1.2 or newer, certificate chain and key in PEM.
+  Result<void> open_tls(Side side, const IpAddress& address, uint16_t port, const std::string& certificate,
+                        const std::string& key);
+  void close();
+  bool send(const Flow& to, const std::string& bytes) override;
+  // The local address the kernel would use towards `peer` (for Via on an unbound uplink).
+  nlohmann::json status() const;
+  uint16_t udp_port(Side side) const;
+
+  // Called by connections.
+  void deliver(const Flow& from, std::string_view bytes) {
+    ++(from.transport == Transport::tls ? tls_messages_ : tcp_messages_)[from.side == Side::lan ? 0 : 1];
+    on_message_(from, bytes);
+  }
+  void dropped(Side side, const char* reason) { on_drop_(side, reason); }
+  void forget(uint64_t id) { connections_.erase(id); }
+
+ private:
+  struct UdpSide;
+  struct TcpSide;
+  struct TlsSide;
+  void receive(UdpSide& u);
+  void accept(TcpSide& t);
+  std::shared_ptr<TcpConnection> connection_to(const Flow& to);
+
+  boost::asio::io_context& io_;
+  Logger log_;
+  RateLimitedLog noisy_;
+  size_t max_bytes_;
+  MessageHandler on_message_;
+  DropHandler on_drop_;
+  std::map<Side, std::unique_ptr<UdpSide>> udp_;
+  std::map<Side, std::unique_ptr<TcpSide>> tcp_;
+  std::map<Side, std::unique_ptr<TlsSide>> tls_;
+  std::map<uint16_t, std::unique_ptr<UdpSide>> extra_udp_;  // LAN side, by port
+  std::map<uint16_t, std::unique_ptr<TcpSide>> extra_tcp_;
+  void accept_tls(TlsSide& t);
+  std::map<uint64_t, std::shared_ptr<TcpConnection>> connections_;
+  IpAddress bind_address_[2];
+  uint64_t next_id_ = 1;
+  uint64_t send_errors_ = 0;
+  uint64_t tcp_messages_[2] = {0, 0};
+  uint64_t tls_messages_[2] = {0, 0};
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+
+  friend class TcpConnection;
+};
+
+}  // namespace outpost::sip

@@ -1,0 +1,55 @@
+// The sip: section of outpost.yaml: defaults, the NAT keep-alive numbers, TLS files.
+#include <catch2/catch.hpp>
+
+#include "daemon/config_loader.h"
+
+using namespace outpost;
+using namespace outpost::config;
+
+namespace {
+
+LoadResult load(const std::string& text) {
+  return load_config_text(text, "t.yaml", LoadOptions{OUTPOST_SOURCE_DIR "/daemon/profiles"});
+}
+
+const char* kBase =
+    "lan:\n"
+    "  interface: lan0\n"
+    "  address: 10.20.0.1/24\n"
+    "vendor:\n"
+    "  profile: lab\n";
+
+bool has_error(const LoadResult& r, int line, const std::string& fragment) {
+  for (const auto& e : r.errors.list())
+    if (e.line == line && e.message.find(fragment) != std::string::npos) return true;
+  return false;
+}
+
+}  // namespace
+
+TEST_CASE("sip: keep-alive defaults and overrides", "[daemon][config][sip]") {
+  auto r = load(kBase);
+  REQUIRE(r.config);
+  CHECK(r.config->sip.device_expiry_s == 120);
+  CHECK(r.config->sip.vendor_expiry_s == 3600);
+  CHECK(r.config->sip.tls_port == 5061);
+  CHECK(r.config->sip.tls_certificate.empty());
+
+  r = load(std::string(kBase) + "sip:\n  device_expiry: 90\n  vendor_expiry: 7200\n");
+  INFO(r.errors.to_string());
+  REQUIRE(r.config);
+  CHECK(r.config->sip.device_expiry_s == 90);
+  CHECK(r.config->sip.vendor_expiry_s == 7200);
+}
+
+TEST_CASE("sip: out-of-range expiries and a lone TLS file are reported at their line", "[daemon][config][sip]") {
+  auto r = load(std::string(kBase) + "sip:\n  vendor_expiry: 10\n");
+  CHECK_FALSE(r.config);
+  CHECK(has_error(r, 7, "vendor_expiry"));
+  r = load(std::string(kBase) + "sip:\n  device_expiry: 5\n");
+  CHECK_FALSE(r.config);
+  CHECK(has_error(r, 7, "device_expiry"));
+  r = load(std::string(kBase) + "sip:\n  tls_certificate: " OUTPOST_SOURCE_DIR "/README.md\n");
+  CHECK_FALSE(r.config);
+  CHECK(has_error(r, 7, "tls_certificate and tls_key go together"));
+}

@@ -1,0 +1,125 @@
+// RFC 3263 pieces (SRV records, ordering, blacklist) and the binding table with its
+// persistence.
+#include <catch2/catch.hpp>
+
+#include <filesystem>
+
+#include "common/log.h"
+#include "sipalg/bindings.h"
+#include "sipalg/server_locator.h"
+
+using namespace outpost;
+using namespace outpost::sip;
+
+namespace {
+std::vector<uint8_t> srv(uint16_t prio, uint16_t weight, uint16_t port, std::vector<std::string> labels) {
+  std::vector<uint8_t> d = {uint8_t(prio >> 8), uint8_t(prio), uint8_t(weight >> 8), uint8_t(weight), uint8_t(port >> 8),
+                            uint8_t(port)};
+  for (const auto& l : labels) {
+    d.push_back(uint8_t(l.size()));
+    d.insert(d.end(), l.begin(), l.end());
+  }
+  d.push_back(0);
+  return d;
+}
+Endpoint ep(const char* text) { return *parse_endpoint(text); }
+}  // namespace
+
+TEST_CASE("SRV RDATA parses; broken ones are refused", "[sip]") {
+  auto r = parse_srv(srv(10, 50, 5060, {"sip", "vendor", "example"}));
+  REQUIRE(r);
+  CHECK(r->priority == 10);
+  CHECK(r->weight == 50);
+  CHECK(r->port == 5060);
+  CHECK(r->target == "sip.vendor.example");
+  CHECK(!parse_srv(srv(0, 0, 0, {})));  // "." = no service
+  auto cut = srv(10, 50, 5060, {"sip"});
+  cut.pop_back();
+  CHECK(!parse_srv(cut));
+  auto compressed = srv(1, 1, 1, {});
+  compressed.back() = 0xc0;
+  compressed.push_back(12);
+  CHECK(!parse_srv(compressed));
+  CHECK(!parse_srv({1, 2, 3}));
+}
+
+TEST_CASE("SRV order: priority first, then the heavier weight", "[sip]") {
+  std::vector<SrvRecord> v = {{20, 50, 5060, "sip2"}, {10, 10, 5060, "b"}, {10, 90, 5060, "a"}};
+  sort_srv(v);
+  CHECK(v[0].target == "a");
+  CHECK(v[1].target == "b");
+  CHECK(v[2].target == "sip2");
+}
+
+TEST_CASE("blacklisted servers go last until their time is up", "[sip]") {
+  MemoryLogSink sink;
+  ServerLocator loc({}, nullptr, Logger(sink, "t"), std::chrono::seconds(30));
+  loc.set_targets({{"sip", ep("203.0.113.10:5060"), Transport::udp}, {"sip2", ep("203.0.113.11:5060"), Transport::udp}});
+  auto now = ServerLocator::Clock::now();
+  CHECK(loc.candidates(now)[0].name == "sip");
+  loc.blacklist(ep("203.0.113.10:5060"), now);
+  CHECK(loc.candidates(now)[0].name == "sip2");
+  CHECK(loc.candidates(now).size() == 2);
+  CHECK(loc.status(now)[0]["state"] == "blacklisted");
+  CHECK(loc.candidates(now + std::chrono::seconds(31))[0].name == "sip");
+  loc.blacklist(ep("203.0.113.11:5060"), now + std::chrono::seconds(1));
+  CHECK(loc.candidates(now + std::chrono::seconds(2))[0].name == "sip");  // both out: the first to come back
+  CHECK(loc.is_server(*parse_address("203.0.113.11")));
+}
+
+TEST_CASE("device contacts map to stable outpost contacts and back", "[sip]") {
+  Identity me{*parse_address("10.20.0.1"), 5060, *parse_address("198.51.100.1"), 5060};
+  Bindings b;
+  Flow dev{Side::lan, Transport::udp, ep("10.20.0.10:5062"), 0};
+  std::string out = b.map_out("sip:alice@10.20.0.10:5062", dev, me, Transport::udp, 1000);
+  CHECK(out.rfind("sip:op", 0) == 0);
+  CHECK(out.find("@198.51.100.1:5060") != std::string::npos);
+  CHECK(out.find("10.20.0") == std::string::npos);
+  CHECK(b.map_out("sip:alice@10.20.0.10:5062", dev, me, Transport::udp, 1001) == out);  // stable on refresh
+  auto token = Bindings::token_of(out, me);
+  REQUIRE(token);
+  REQUIRE(b.lookup(*token));
+  CHECK(b.lookup(*token)->contact == "sip:alice@10.20.0.10:5062");
+  CHECK(!Bindings::token_of("sip:op123@203.0.113.10", me));  // not our address
+  CHECK(!Bindings::token_of("sip:alice@198.51.100.1", me));
+}
+
+TEST_CASE("registrations expire, persist and come back", "[sip]") {
+  Identity me{*parse_address("10.20.0.1"), 5060, *parse_address("198.51.100.1"), 5060};
+  Bindings b;
+  Flow dev{Side::lan, Transport::tcp, ep("10.20.0.10:40000"), 7};
+  std::string out = b.map_out("sip:alice@10.20.0.10:5062;transport=tcp", dev, me, Transport::udp, 1000);
+  auto token = *Bindings::token_of(out, me);
+  b.registered("sip:alice@vendor.example", token, 120, 1000);
+  auto rows = b.to_json(1000);
+  REQUIRE(rows.size() == 1);
+  CHECK(rows[0]["aor"] == "sip:alice@vendor.example");
+  CHECK(rows[0]["contact"] == "sip:alice@10.20.0.10:5062;transport=tcp");
+  CHECK(rows[0]["transport"] == "tcp");
+  CHECK(rows[0]["source"] == "10.20.0.10:40000");
+  CHECK(rows[0]["expires_in"] == 120);
+
+  auto dir = std::filesystem::temp_directory_path() / ("sipalg-test-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  std::string path = (dir / "reg.json").string();
+  REQUIRE(b.save(path));
+  Bindings c;
+  REQUIRE(c.load(path, 1010));
+  CHECK(c.registrations().size() == 1);
+  REQUIRE(c.lookup(token));
+  CHECK(c.lookup(token)->flow.transport == Transport::tcp);
+  CHECK(c.lookup(token)->flow.connection == 0);  // connections do not survive a restart
+  Bindings d;
+  REQUIRE(d.load(path, 2000));  // expired meanwhile
+  CHECK(d.registrations().empty());
+  CHECK(!d.parse("{not json", 0));
+  CHECK(!d.parse(R"({"registrations": [{"aor": 1}]})", 0));
+  REQUIRE(d.load((dir / "missing.json").string(), 0));  // nothing saved yet is fine
+  std::filesystem::remove_all(dir);
+
+  CHECK(!b.expire(1100));
+  CHECK(b.expire(1121));
+  CHECK(b.registrations().empty());
+  b.registered("sip:alice@vendor.example", token, 0, 1200);  // expires=0 removes
+  CHECK(b.registrations().empty());
+}

@@ -1,0 +1,90 @@
+#pragma once
+// Shared pieces of the sipalg unit tests: sample messages, a Sender that records what the
+// proxy sends, and header extraction from raw text.
+#include <string>
+#include <vector>
+
+#include "sipalg/flow.h"
+#include "sipalg/transport.h"
+
+namespace outpost::sip::test {
+
+inline std::string crlf(std::string s) {
+  std::string out;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '\n' && (i == 0 || s[i - 1] != '\r')) out += '\r';
+    out += s[i];
+  }
+  return out;
+}
+
+inline const std::string kInvite = crlf(
+    "INVITE sip:bob@vendor.example SIP/2.0\n"
+    "Via: SIP/2.0/UDP 10.20.0.10:5062;branch=z9hG4bKdev1;rport\n"
+    "Max-Forwards: 70\n"
+    "From: <sip:alice@vendor.example>;tag=a1\n"
+    "To: <sip:bob@vendor.example>\n"
+    "Call-ID: call-1@10.20.0.10\n"
+    "CSeq: 1 INVITE\n"
+    "Contact: <sip:alice@10.20.0.10:5062>\n"
+    "Content-Type: application/sdp\n"
+    "Content-Length: 65\n"
+    "\n"
+    "v=0\n"
+    "o=- 1 1 IN IP4 10.20.0.10\n"
+    "s=-\n"
+    "c=IN IP4 10.20.0.10\n"
+    "t=0 0\n");
+
+inline const std::string kRegister = crlf(
+    "REGISTER sip:vendor.example SIP/2.0\n"
+    "Via: SIP/2.0/UDP 10.20.0.10:5062;branch=z9hG4bKreg1;rport\n"
+    "Max-Forwards: 70\n"
+    "From: <sip:alice@vendor.example>;tag=r1\n"
+    "To: <sip:alice@vendor.example>\n"
+    "Call-ID: reg-1@10.20.0.10\n"
+    "CSeq: 1 REGISTER\n"
+    "Contact: <sip:alice@10.20.0.10:5062>;expires=120\n"
+    "Content-Length: 0\n"
+    "\n");
+
+struct Sent {
+  Flow to;
+  std::string bytes;
+};
+
+class RecordingSender final : public Sender {
+ public:
+  bool send(const Flow& to, const std::string& bytes) override {
+    sent.push_back({to, bytes});
+    return true;
+  }
+  std::vector<Sent> sent;
+  std::vector<Sent> take() {
+    auto out = std::move(sent);
+    sent.clear();
+    return out;
+  }
+};
+
+// Values of header `name` (full name, case-sensitive as outpost and sofia write them).
+inline std::vector<std::string> headers(const std::string& msg, const std::string& name) {
+  std::vector<std::string> out;
+  size_t pos = 0;
+  while (pos < msg.size()) {
+    size_t eol = msg.find("\r\n", pos);
+    if (eol == std::string::npos || eol == pos) break;
+    std::string line = msg.substr(pos, eol - pos);
+    if (line.rfind(name + ":", 0) == 0) {
+      std::string v = line.substr(name.size() + 1);
+      while (!v.empty() && v.front() == ' ') v.erase(0, 1);
+      out.push_back(v);
+    }
+    pos = eol + 2;
+  }
+  return out;
+}
+
+inline std::string first_line(const std::string& msg) { return msg.substr(0, msg.find("\r\n")); }
+
+}  // namespace outpost::sip::test
