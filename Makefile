@@ -21,7 +21,7 @@ DEPS_TEST  := python3 python3-pytest man-db groff-base iproute2 nftables procps 
 	bind9-dnsutils nsd unbound kamailio sip-tester nginx-light systemd python3-websockets \
 	wireguard-go wireguard-tools iputils-ping
 DEPS_PKG   := debhelper dpkg-dev fakeroot lintian
-DEPS_BENCH := dnsperf wrk haproxy frr
+DEPS_BENCH := dnsperf wrk haproxy frr rtpengine-daemon
 DEPS       := $(DEPS_BUILD) $(DEPS_TEST) $(DEPS_PKG) $(DEPS_BENCH)
 
 .PHONY: all deps configure test unit integration demo bench deb clean
@@ -44,7 +44,7 @@ deps:
 		$(APT_ENV) apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 	fi
 	@# Debian's packaged daemons must not run on their own: the lab starts its own copies.
-	@for s in nsd unbound kamailio nginx haproxy frr; do \
+	@for s in nsd unbound kamailio nginx haproxy frr rtpengine-daemon; do \
 		systemctl is-active -q $$s 2>/dev/null && systemctl disable --now -q $$s 2>/dev/null; true; \
 	done
 

@@ -1,11 +1,30 @@
 #include "daemon/components.h"
 
+#include "dataplane/media.h"
 #include "dataplane/tls.h"
 #include "dns/dns.h"
 #include "sipalg/sip_proxy.h"
 #include "vpn/uplinks.h"
 
 namespace outpost {
+namespace {
+
+// The media relay is a component (start, reload, stop, `show media`) that the SIP proxy
+// also holds: the daemon owns it through this, the SIP proxy through its shared_ptr.
+class SharedComponent final : public Component {
+ public:
+  explicit SharedComponent(std::shared_ptr<Component> c) : c_(std::move(c)) {}
+  std::string_view name() const override { return c_->name(); }
+  Result<void> start() override { return c_->start(); }
+  Result<void> reload(const config::Config& config) override { return c_->reload(config); }
+  void stop() override { c_->stop(); }
+  Json status() const override { return c_->status(); }
+
+ private:
+  std::shared_ptr<Component> c_;
+};
+
+}  // namespace
 
 std::vector<std::unique_ptr<Component>> build_components(const ComponentContext& context,
                                                          const config::Config& config) {
@@ -21,7 +40,12 @@ std::vector<std::unique_ptr<Component>> build_components(const ComponentContext&
   if (vpn::uplinks_configured(config)) out.push_back(vpn::make_uplink_component(context, config));
   if (config.dns.enabled) out.push_back(dns::make_dns_component(context, config, uplink));
   if (config.tls.enabled) out.push_back(dataplane::make_tls_component(context, config, uplink));
-  if (config.sip.enabled) out.push_back(sip::make_sip_component(context, config, uplink));
+  if (config.sip.enabled) {
+    // Media before SIP: the relay takes offers from the first SDP the proxy rewrites.
+    auto relay = media::make_media_relay(context, config);
+    out.push_back(std::make_unique<SharedComponent>(relay));
+    out.push_back(sip::make_sip_component(context, config, uplink, relay));
+  }
   return out;
 }
 

@@ -77,10 +77,16 @@ void render_object(const json& obj, int indent, std::string& out) {
 }  // namespace
 
 std::string render_table(const json& rows) {
-  std::vector<std::string> columns;
+  // Nested records (a call's media streams) do not fit a cell: the table keeps the plain
+  // columns, and each row's nested values follow it, under the row's first column.
+  auto nested = [](const json& v) { return v.is_structured() && !is_scalar_list(v) && !v.empty(); };
+  std::vector<std::string> columns, details;
   for (const auto& row : rows)
-    for (auto it = row.begin(); it != row.end(); ++it)
-      if (std::find(columns.begin(), columns.end(), it.key()) == columns.end()) columns.push_back(it.key());
+    for (auto it = row.begin(); it != row.end(); ++it) {
+      auto& list = nested(it.value()) ? details : columns;
+      if (std::find(list.begin(), list.end(), it.key()) == list.end()) list.push_back(it.key());
+    }
+  for (const auto& d : details) std::erase(columns, d);
   std::vector<std::vector<std::string>> cells;
   std::vector<size_t> width(columns.size());
   for (size_t c = 0; c < columns.size(); ++c) width[c] = columns[c].size();
@@ -110,6 +116,20 @@ std::string render_table(const json& rows) {
   }
   emit(header, out);
   for (const auto& line : cells) emit(line, out);
+  for (size_t r = 0; r < rows.size(); ++r)
+    for (const auto& d : details) {
+      auto it = rows[r].find(d);
+      if (it == rows[r].end() || !nested(*it)) continue;
+      std::string title = columns.empty() ? "row " + std::to_string(r + 1) : columns[0] + " " + cells[r][0];
+      out += "\n" + title + ", " + d + ":\n";
+      std::string body = render_human(*it);
+      for (size_t start = 0; start < body.size();) {
+        size_t nl = body.find('\n', start);
+        std::string line = body.substr(start, nl - start);
+        out += (line.empty() ? "" : "  " + line) + "\n";
+        start = nl + 1;
+      }
+    }
   return out;
 }
 

@@ -76,6 +76,7 @@ nlohmann::json Dialogs::to_json(int64_t now) const {
   nlohmann::json rows = nlohmann::json::array();
   for (const auto& [token, d] : dialogs_) {
     rows.push_back({{"dialog", token},
+                    {"call_id", d.call_id},
                     {"method", d.method},
                     {"state", to_string(d.state)},
                     {"from", d.from},

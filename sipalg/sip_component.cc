@@ -13,7 +13,9 @@
 #include "dns/dns.h"
 #include "sipalg/bindings.h"
 #include "sipalg/proxy_core.h"
+#include "dataplane/media.h"
 #include "sipalg/sdp.h"
+#include "sipalg/sdp_rewrite.h"
 #include "sipalg/server_locator.h"
 #include "sipalg/sip_proxy.h"
 #include "sipalg/stats.h"
@@ -62,8 +64,10 @@ CoreSettings settings_from(const config::Config& c, const Identity& me) {
 
 class SipComponent final : public Component {
  public:
-  SipComponent(const ComponentContext& context, const config::Config& config, std::shared_ptr<dns::UplinkResolver> uplink)
+  SipComponent(const ComponentContext& context, const config::Config& config, std::shared_ptr<dns::UplinkResolver> uplink,
+               std::shared_ptr<media::MediaRelay> media)
       : context_(context),
+        media_(std::move(media)),
         log_(context.log_sink, "sip"),
         config_(config),
         counters_(context.metrics),
@@ -127,10 +131,19 @@ class SipComponent final : public Component {
     if (auto r = bindings_.load(state_file_, now()); !r) log_.warn("registrations not restored: ", r.error().message);
     else if (!bindings_.registrations().empty())
       log_.notice("restored ", bindings_.registrations().size(), " registrations from ", state_file_);
-    core_ = std::make_unique<ProxyCore>(context_.io, log_, counters_, transports_, locator_, bindings_, sdp_,
+    if (media_) {
+      relay_sdp_ = std::make_unique<RelaySdp>(media_, me.lan, me.uplink, context_.metrics);
+      sdp_ = relay_sdp_.get();
+    } else {
+      sdp_ = &pass_through_sdp_;
+    }
+    core_ = std::make_unique<ProxyCore>(context_.io, log_, counters_, transports_, locator_, bindings_, *sdp_,
                                         settings_from(config_, me));
     core_->on_bindings_changed = [this] { persist_soon(); };
-    core_->dialogs().on_ended = [this](const Dialog& d) { write_call_record(d); };
+    core_->dialogs().on_ended = [this](const Dialog& d) {
+      write_call_record(d);  // first: it reads the call's media figures
+      sdp_->release(d.call_id);
+    };
     locator_.refresh();
     schedule();
     register_commands();
@@ -193,6 +206,7 @@ class SipComponent final : public Component {
       }
       me_.uplink = *a;
       watch_uplink_ = false;
+      if (relay_sdp_) relay_sdp_->set_uplink_address(*a);
       if (core_) core_->set_settings(settings_from(config_, me_));
       log_.notice("uplink address ", me_.host_port(Side::uplink), " appeared: relaying to the vendor");
     });
@@ -251,7 +265,7 @@ class SipComponent final : public Component {
     });
   }
 
-  Json call_media(const Dialog&) const { return Json::array(); }
+  Json call_media(const Dialog& d) const { return media_ ? media_->call_media(d.call_id) : Json::array(); }
 
   void close_cdr() {
     if (cdr_fd_ >= 0) ::fdatasync(cdr_fd_), ::close(cdr_fd_);
@@ -284,10 +298,13 @@ class SipComponent final : public Component {
                               [this](const Json&) {
                                 return ControlReply::success({{"registrations", bindings_.to_json(now())}});
                               }));
-    commands_.push_back(c.add("show calls", "SIP dialogs: parties, state, sides, start and duration",
+    commands_.push_back(c.add("show calls",
+                              "SIP dialogs: parties, state, sides, start, duration, and each media stream's "
+                              "relay ports, packets, loss, jitter and MOS",
                               [this](const Json&) {
-                                return ControlReply::success(
-                                    {{"calls", core_ ? core_->dialogs().to_json(now()) : Json::array()}});
+                                Json calls = core_ ? core_->dialogs().to_json(now()) : Json::array();
+                                for (auto& c : calls) c["media"] = media_ ? media_->call_media(c["call_id"]) : Json::array();
+                                return ControlReply::success({{"calls", calls}});
                               }));
     auto& m = context_.metrics;
     gauges_.push_back(m.gauge_callback("outpost_sip_transactions", "Proxy transactions in memory", {},
@@ -310,13 +327,16 @@ class SipComponent final : public Component {
   }
 
   ComponentContext context_;
+  std::shared_ptr<media::MediaRelay> media_;
   Logger log_;
   config::Config config_;
   SipCounters counters_;
   Transports transports_;
   ServerLocator locator_;
   Bindings bindings_;
-  PassThroughSdp sdp_;
+  PassThroughSdp pass_through_sdp_;
+  std::unique_ptr<RelaySdp> relay_sdp_;
+  SdpRewriter* sdp_ = &pass_through_sdp_;  // the one of the two above in use
   std::unique_ptr<ProxyCore> core_;
   Identity me_;
   std::string state_file_;
@@ -334,8 +354,9 @@ class SipComponent final : public Component {
 }  // namespace
 
 std::unique_ptr<Component> make_sip_component(const ComponentContext& context, const config::Config& config,
-                                              std::shared_ptr<dns::UplinkResolver> uplink) {
-  return std::make_unique<SipComponent>(context, config, std::move(uplink));
+                                              std::shared_ptr<dns::UplinkResolver> uplink,
+                                              std::shared_ptr<media::MediaRelay> media) {
+  return std::make_unique<SipComponent>(context, config, std::move(uplink), std::move(media));
 }
 
 }  // namespace outpost::sip

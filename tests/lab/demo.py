@@ -14,6 +14,7 @@ raises DemoFailure; LabError counts too).
 usage: /usr/bin/python3 tests/lab/demo.py [--build DIR] [--keep]
 """
 import argparse
+import json
 import os
 import re
 import shlex
@@ -40,8 +41,14 @@ class Demo:
 
     def __init__(self, lab, color):
         self.lab = lab
+        self.overrides = {}  # lab.config() overrides that steps have added
         self._bold = (lambda s: f"\033[1m{s}\033[0m") if color else (lambda s: s)
         self._dim = (lambda s: f"\033[2m{s}\033[0m") if color else (lambda s: s)
+
+    def config(self, **more):
+        """The lab's config with what earlier steps changed (the backup tunnel, DNS
+        forwarders) and `more` on top: every reload keeps what the demo has set up."""
+        return self.lab.config(**{**self.overrides, **more})
 
     def heading(self, number, title):
         print("\n" + self._bold(f"== {number}. {title} " + "=" * max(3, 68 - len(title))))
@@ -107,6 +114,7 @@ def step_vendor(demo):
         vendor.example), two Kamailio SIP servers, nginx with HTTPS certificates from a lab
         CA, and UDP echoes for uplink probes and media.""")
     demo.lab.start_vendor()
+    demo.overrides["uplinks"] = {"backup": demo.lab.start_backup_tunnel(), "probe": {"holddown": 3}}
     for peer in demo.lab.peers.values():
         print(f"    {peer.name:<11} pid {peer.pid:<7} log {peer.log_path}")
     demo.show("outpost", ["dig", "+short", "@203.0.113.53", "sip.vendor.example"])
@@ -117,9 +125,11 @@ def step_vendor(demo):
 def step_start_outpostd(demo):
     demo.say("""outpostd starts in the outpost namespace with the lab's config
         (tests/lab/outpost-lab.yaml): LAN 10.20.0.1/24 for clients in 10.20.0.0/25, the
-        primary uplink wanp0, and the `lab` vendor profile.""")
-    print(textwrap.indent(demo.lab.config().rstrip(), "    "))
-    peer = demo.lab.start_outpostd()
+        primary uplink wanp0, the WireGuard backup over the customer's internet (inet0), and the
+        `lab` vendor profile.""")
+    config = demo.config()
+    print(textwrap.indent(config.rstrip(), "    "))
+    peer = demo.lab.start_outpostd(config)
     print(f"\n    outpostd is running: pid {peer.pid}, log {peer.log_path}")
 
 
@@ -177,7 +187,8 @@ def step_dns(demo):
     lab.run("lan", ["ip", "addr", "add", "10.20.0.53/24", "dev", "lan0"])
     lab.start_nsd("lan", "10.20.0.53", {"corp.example": DEMO_CORP_ZONE,
                                                    "vendor.example": DEMO_PUBLIC_VENDOR_ZONE}, name="nsd-site")
-    lab.write("outpost.yaml", lab.config(dns={"forwarders": ["10.20.0.53"]}))
+    demo.overrides["dns"] = {"forwarders": ["10.20.0.53"]}
+    lab.write("outpost.yaml", demo.config())
     demo.show("outpost", [ctl, "config", "reload"])
     r = demo.show("lan", ["dig", "+noall", "+answer", "@10.20.0.1", "sip.vendor.example"])
     demo.expect("10.20.0.1" in r.stdout and "203.0.113." not in r.stdout, "vendor name not rewritten")
@@ -241,9 +252,76 @@ def step_sip(demo):
     demo.expect('"calls_answered": 1' in r.stdout, "the call was not answered through outpost")
 
 
+def step_media(demo):
+    demo.say("""Media. The phone calls again; this time the callee echoes RTP. outpost rewrote the
+        SDP both ways, so the phone sends its audio to outpost's LAN address and the vendor's
+        side to outpost's uplink address; the relay carries the packets between the two legs,
+        untouched, and latches onto the port the phone really sends from (here not the one its
+        SDP named, as behind a NAT).""")
+    lab = demo.lab
+    scenarios = REPO / "tests" / "lab"
+    ctl = lab.binary("outpostctl")
+    lab.stop("sipp-uas")
+    lab.start("vendor", "sipp-uas-echo", ["sipp", "-sf", str(scenarios / "sipp_uas.xml"), "-i", "203.0.113.10",
+                                          "-p", "5070", "-nostdin", "-mi", "203.0.113.10", "-mp", "6000",
+                                          "-rtp_echo"])
+    lab.wait_until(lambda: lab.listening("vendor", "udp", "203.0.113.10", 5070), timeout=10, what="the SIPp callee")
+    call = lab.start("lan", "sipp-media-call", [
+        "sipp", "10.20.0.1:5060", "-sf", str(scenarios / "sipp_uac_auth.xml"), "-s", "bob", "-i", "10.20.0.10",
+        "-p", "5066", "-mi", "10.20.0.10", "-mp", "6100", "-m", "1", "-nostdin", "-timeout", "30",
+        "-timeout_error", "-au", "alice", "-ap", "secret", "-set", "caller", "alice", "-d", "4000"])
+
+    def confirmed():
+        calls = lab.ctl("show", "calls", check=False).get("calls", [])
+        return [c for c in calls if c.get("state") == "confirmed" and c.get("media")]
+    lab.wait_until(lambda: confirmed(), timeout=15, what="the call to be answered")
+    lan_leg = confirmed()[0]["media"][0]["lan"]["local"]
+    r = demo.show("lan", ["python3", str(scenarios / "rtp_probe.py"), "10.20.0.10:7100", lan_leg, "50"],
+                  keep=r"^$")  # its JSON is for the check below
+    probe = json.loads(r.stdout)
+    print(f"    the phone sent {len(probe['sent'])} RTP packets to {lan_leg} and got {len(probe['received'])} "
+          f"back from the vendor's echo, "
+          f"{'all' if set(probe['received']) <= set(probe['sent']) else 'NOT all'} byte for byte")
+    demo.expect(len(probe["received"]) >= 45 and set(probe["received"]) <= set(probe["sent"]),
+                "RTP did not come back through the relay")
+    demo.show("outpost", [ctl, "show", "calls"])
+    call.wait(30)
+    demo.say("""The call ended: its relay ports are free again, and its call record (one CSV line
+        a call, with the media figures) is on disk.""")
+    demo.show("outpost", [ctl, "show", "media"], max_lines=20)
+    cdr_dir = lab.ctl("show", "sip")["cdr_dir"]
+    demo.show("outpost", ["sh", "-c", f"tail -n 2 {cdr_dir}/calls-*.csv"])
+
+
+def step_uplinks(demo):
+    demo.say("""Uplinks. outpost probes the vendor over the telco's private link (primary) and over
+        the encrypted WireGuard tunnel across the customer's internet (backup), and routes the
+        vendor's prefixes itself. Then the fibre is cut (the telco side of wanp goes down):
+        outpost moves the vendor's routes to the tunnel by itself, and moves them back once
+        the link has been good for the hold-down time.""")
+    lab = demo.lab
+    ctl = lab.binary("outpostctl")
+
+    def active():
+        return lab.ctl("show", "uplinks", check=False).get("active")
+    lab.wait_until(lambda: active() == "primary", timeout=20, what="the primary uplink to be active")
+    demo.show("outpost", [ctl, "show", "uplinks"], max_lines=24)
+    demo.show("outpost", ["ip", "route", "get", "203.0.113.10"])
+    demo.show("wanp", ["ip", "link", "set", "out0", "down"])
+    lab.wait_until(lambda: active() == "backup", timeout=20, what="failover to the backup")
+    r = demo.show("outpost", ["ip", "route", "get", "203.0.113.10"])
+    demo.expect(lab.wireguard_ifname("o") in r.stdout, "the vendor route did not move to the tunnel")
+    demo.say("""Still reaching the vendor's SIP server, now through the tunnel:""")
+    r = demo.show("outpost", ["dig", "+short", "+time=2", "+tries=2", "@203.0.113.53", "sip.vendor.example"])
+    demo.expect("203.0.113.10" in r.stdout, "the vendor's DNS did not answer over the backup")
+    demo.show("wanp", ["ip", "link", "set", "out0", "up"])
+    lab.wait_until(lambda: active() == "primary", timeout=30, what="failback to the primary")
+    demo.show("outpost", [ctl, "show", "uplinks"], keep=r"^\s*active:|switches:|hold-down|down \(")
+
+
 def _broken_config(demo):
-    return demo.lab.config(lan={"address": "10.20.0.1/24", "clients": ["10.20.0.0/25"]},
-                           uplinks={"primary": {"gateway": "198.51.100.9"}})
+    return demo.config(lan={"address": "10.20.0.1/24", "clients": ["10.20.0.0/25"]},
+                       uplinks={**demo.overrides["uplinks"], "primary": {"gateway": "198.51.100.9"}})
 
 
 def step_config_check(demo):
@@ -265,7 +343,7 @@ def step_sighup_refused(demo):
         (SIGHUP, as `systemctl reload` does). It refuses the file, keeps running with the
         config it had, and says why in its status and metrics:""")
     lab = demo.lab
-    good = lab.config()
+    good = demo.config()
     lab.write("outpost.yaml", _broken_config(demo))
     pid = lab.peer("outpostd").pid
     demo.show("outpost", ["kill", "-HUP", str(pid)])
@@ -303,6 +381,8 @@ STEPS = [
     Step("Split-horizon DNS for the LAN", step_dns),
     Step("TLS passthrough for the vendor's web apps", step_tls),
     Step("A phone registers and calls through outpost", step_sip),
+    Step("Media: RTP relayed through outpost", step_media),
+    Step("The private link fails; the tunnel takes over", step_uplinks),
     Step("A config mistake, caught before reloading", step_config_check),
     Step("A bad reload is refused; the daemon keeps running", step_sighup_refused),
     Step("Clean shutdown", step_shutdown),

@@ -32,3 +32,20 @@ TEST_CASE("messages in a list get a line each", "[daemon][ctl]") {
         "  - /etc/outpost/outpost.yaml:3:5: unknown key 'clients'\n"
         "  - /etc/outpost/outpost.yaml:9:14: gateway 198.51.100.9 is not in 198.51.100.0/30, the uplink's subnet\n");
 }
+
+TEST_CASE("nested records in a table row follow the table, under the row's first column", "[daemon][ctl]") {
+  auto rows = nlohmann::json::parse(R"([
+    {"dialog": "d1", "state": "confirmed", "media": [{"index": 0, "to_lan": {"packets": 50}}]},
+    {"dialog": "d2", "state": "early", "media": []}])");
+  CHECK(outpost::ctl::render_table(rows) ==
+        "DIALOG  STATE\n"
+        "d1      confirmed\n"
+        "d2      early\n"
+        "\n"
+        "dialog d1, media:\n"
+        "  INDEX\n"
+        "  0\n"
+        "\n"
+        "  index 0, to_lan:\n"
+        "    packets: 50\n");
+}

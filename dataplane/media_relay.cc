@@ -1,0 +1,285 @@
+// The media relay component: port ranges, the session table keyed by (Call-ID, m= index),
+// the media timeout sweep, `show media`, the metrics. Each stream's packets are handled by
+// its MediaSession (media_session.h).
+#include <boost/asio/steady_timer.hpp>
+#include <map>
+
+#include "dataplane/media.h"
+#include "dataplane/media_port_allocator.h"
+#include "dataplane/media_session.h"
+
+namespace outpost::media {
+namespace {
+
+namespace asio = boost::asio;
+
+constexpr std::chrono::seconds kSweepInterval{1};
+constexpr unsigned kBindAttempts = 16;  // pairs tried when a port is taken by another program
+
+// The source address the kernel picks toward the vendor: the uplink address when
+// uplinks.primary is not configured (the uplink is set up by hand or by the lab).
+std::optional<IpAddress> route_source_toward_vendor(asio::io_context& io, const config::Config& c) {
+  if (c.vendor.prefixes.empty()) return std::nullopt;
+  asio::ip::udp::socket s(io);
+  boost::system::error_code ec;
+  const IpAddress probe = c.vendor.prefixes.front().address;
+  s.open(probe.is_v4() ? asio::ip::udp::v4() : asio::ip::udp::v6(), ec);
+  if (!ec) s.connect(asio::ip::udp::endpoint(probe, 9), ec);  // no packet is sent
+  if (ec) return std::nullopt;
+  auto local = s.local_endpoint(ec);
+  if (ec) return std::nullopt;
+  return local.address();
+}
+
+std::vector<Prefix> lan_sources(const config::Config& c) {
+  if (!c.lan.client_subnets.empty()) return c.lan.client_subnets;
+  return {c.lan.address.network()};
+}
+
+class MediaRelayComponent final : public MediaRelay {
+ public:
+  MediaRelayComponent(const ComponentContext& context, const config::Config& config)
+      : context_(context),
+        config_(config),
+        relay_(std::make_shared<RelayContext>(context.io, context.metrics, Logger(context.log_sink, "media"))),
+        lan_ports_(config.media.lan_ports),
+        uplink_ports_(config.media.uplink_ports),
+        sweep_(context.io) {
+    apply(config);
+  }
+  ~MediaRelayComponent() override { stop(); }
+
+  std::string_view name() const override { return "media"; }
+
+  Result<void> start() override {
+    running_ = true;
+    commands_.push_back(context_.control.add(
+        "show media", "media relay: streams, ports in use and free per range, counters, drops by reason",
+        [this](const Json&) { return ControlReply::success(summary()); }));
+    commands_.push_back(context_.control.add("show media sessions",
+                                             "media relay: every stream with its legs, peers, latching and quality",
+                                             [this](const Json&) { return ControlReply::success(sessions_json()); }));
+    gauges_.push_back(context_.metrics.gauge_callback("outpost_media_sessions", "streams relayed now", {},
+                                                      [this] { return double(stream_count()); }));
+    const std::pair<const char*, const PortAllocator*> ranges[] = {{"lan", &lan_ports_}, {"uplink", &uplink_ports_}};
+    for (const auto& [range, ports] : ranges) {
+      gauges_.push_back(context_.metrics.gauge_callback("outpost_media_ports", "media ports by range and state",
+                                                        {{"range", range}, {"state", "in_use"}},
+                                                        [p = ports] { return 2.0 * p->pairs_in_use(); }));
+      gauges_.push_back(context_.metrics.gauge_callback("outpost_media_ports", "media ports by range and state",
+                                                        {{"range", range}, {"state", "free"}},
+                                                        [p = ports] { return 2.0 * p->pairs_free(); }));
+    }
+    sweep();
+    relay_->log.notice("relaying media: LAN ", config_.lan.address.address.to_string(), " ports ",
+                       lan_ports_.range().to_string(), ", uplink ports ", uplink_ports_.range().to_string(),
+                       "; timeout ", config_.media.timeout_s, " s, latch after ", relay_->latch_packets, " packets");
+    return {};
+  }
+
+  Result<void> reload(const config::Config& next) override {
+    if (next.media.lan_ports.first != config_.media.lan_ports.first ||
+        next.media.lan_ports.last != config_.media.lan_ports.last ||
+        next.media.uplink_ports.first != config_.media.uplink_ports.first ||
+        next.media.uplink_ports.last != config_.media.uplink_ports.last)
+      relay_->log.notice("media port ranges changed: they apply after a restart; still using LAN ",
+                         lan_ports_.range().to_string(), ", uplink ", uplink_ports_.range().to_string());
+    const bool addresses_changed = next.lan.address.address != config_.lan.address.address ||
+                                   next.uplinks.primary.configured != config_.uplinks.primary.configured ||
+                                   next.uplinks.primary.address.address != config_.uplinks.primary.address.address;
+    config_ = next;
+    apply(next);
+    if (addresses_changed) uplink_address_.reset();  // new streams use the new addresses
+    relay_->log.notice("reloaded: timeout ", next.media.timeout_s, " s, latch after ", relay_->latch_packets,
+                       " packets");
+    return {};
+  }
+
+  void stop() override {
+    running_ = false;
+    sweep_.cancel();
+    commands_.clear();
+    gauges_.clear();
+    for (auto& [call_id, streams] : calls_)
+      for (auto& [index, session] : streams) free_session(*session);
+    calls_.clear();
+    relay_->poller.stop();
+  }
+
+  Json status() const override {
+    return {{"state", running_ ? "running" : "stopped"},
+            {"streams", stream_count()},
+            {"packets_to_vendor", relay_->stats.packets_to_vendor.value()},
+            {"packets_to_lan", relay_->stats.packets_to_lan.value()}};
+  }
+
+  Result<StreamPorts> offer(const StreamOffer& offer) override {
+    relay_->stats.offers.inc();
+    auto& streams = calls_[offer.call_id];
+    auto it = streams.find(offer.index);
+    if (it == streams.end()) {
+      auto opened = open_stream(offer);
+      if (!opened) {
+        if (streams.empty()) calls_.erase(offer.call_id);
+        relay_->stats.offers_failed.inc();
+        relay_->bad_input.warn("call ", offer.call_id, " stream ", offer.index, ": ", opened.error().message);
+        return opened.error();
+      }
+      it = streams.emplace(offer.index, std::move(*opened)).first;
+      relay_->stats.streams_opened.inc();
+    }
+    it->second->set_peer(offer.from, offer.rtp, offer.rtcp, offer.rtcp_mux);
+    return it->second->ports();
+  }
+
+  void release(const std::string& call_id) override {
+    auto it = calls_.find(call_id);
+    if (it == calls_.end()) return;
+    for (auto& [index, session] : it->second) {
+      free_session(*session);
+      relay_->stats.streams_released.inc();
+    }
+    calls_.erase(it);
+  }
+
+  nlohmann::json call_media(const std::string& call_id) const override {
+    nlohmann::json out = nlohmann::json::array();
+    auto it = calls_.find(call_id);
+    if (it == calls_.end()) return out;
+    for (const auto& [index, session] : it->second) out.push_back(session->to_json());
+    return out;
+  }
+
+ private:
+  void apply(const config::Config& c) {
+    relay_->latch_packets = std::max(c.media.latch_packets, 1u);
+    relay_->lan_sources = lan_sources(c);
+    relay_->uplink_sources = c.vendor.prefixes;
+  }
+
+  Result<IpAddress> uplink_address() {
+    if (config_.uplinks.primary.configured) return config_.uplinks.primary.address.address;
+    if (!uplink_address_) uplink_address_ = route_source_toward_vendor(context_.io, config_);
+    if (!uplink_address_) return make_error("no uplink address yet (no route toward the vendor prefixes)");
+    return *uplink_address_;
+  }
+
+  Result<std::shared_ptr<MediaSession>> open_stream(const StreamOffer& offer) {
+    auto uplink = uplink_address();
+    if (!uplink) return uplink.error();
+    const IpAddress lan = config_.lan.address.address;
+    std::string last_error = "no free ports";
+    for (unsigned attempt = 0; attempt < kBindAttempts; ++attempt) {
+      auto lan_port = lan_ports_.allocate();
+      if (!lan_port) return make_error("no free LAN media ports in " + lan_ports_.range().to_string());
+      auto uplink_port = uplink_ports_.allocate();
+      if (!uplink_port) {
+        lan_ports_.release(*lan_port);
+        return make_error("no free uplink media ports in " + uplink_ports_.range().to_string());
+      }
+      StreamPorts ports{{lan, *lan_port},
+                        {lan, uint16_t(*lan_port + 1)},
+                        {*uplink, *uplink_port},
+                        {*uplink, uint16_t(*uplink_port + 1)}};
+      auto session = std::make_shared<MediaSession>(relay_, offer.call_id, offer.index, ports);
+      if (auto r = session->open(); !r) {
+        // Taken by another program: give the pair back (the round robin moves past it) and
+        // try the next one.
+        lan_ports_.release(*lan_port);
+        uplink_ports_.release(*uplink_port);
+        last_error = r.error().message;
+        continue;
+      }
+      if (auto r = session->start(); !r) {
+        lan_ports_.release(*lan_port);
+        uplink_ports_.release(*uplink_port);
+        return r.error();
+      }
+      return session;
+    }
+    return make_error(last_error);
+  }
+
+  void free_session(MediaSession& s) {
+    s.close();
+    lan_ports_.release(s.ports().lan_rtp.port);
+    uplink_ports_.release(s.ports().uplink_rtp.port);
+  }
+
+  // Every second: streams silent both ways for media.timeout_s are closed (a BYE lost, a
+  // phone unplugged) so their ports come back.
+  void sweep() {
+    sweep_.expires_after(kSweepInterval);
+    sweep_.async_wait([this](boost::system::error_code ec) {
+      if (ec || !running_) return;
+      const int64_t limit = steady_now_ns() - int64_t(config_.media.timeout_s) * 1'000'000'000;
+      for (auto call = calls_.begin(); call != calls_.end();) {
+        auto& streams = call->second;
+        for (auto s = streams.begin(); s != streams.end();) {
+          if (s->second->last_activity_ns() >= limit) {
+            ++s;
+            continue;
+          }
+          relay_->log.info("call ", call->first, " stream ", s->first, ": no media for ", config_.media.timeout_s,
+                           " s, ports freed");
+          free_session(*s->second);
+          relay_->stats.streams_timed_out.inc();
+          s = streams.erase(s);
+        }
+        call = streams.empty() ? calls_.erase(call) : std::next(call);
+      }
+      sweep();
+    });
+  }
+
+  size_t stream_count() const {
+    size_t n = 0;
+    for (const auto& [call_id, streams] : calls_) n += streams.size();
+    return n;
+  }
+
+  static Json range_json(const PortAllocator& p) {
+    return {{"range", p.range().to_string()}, {"in_use", 2 * p.pairs_in_use()}, {"free", 2 * p.pairs_free()}};
+  }
+
+  Json summary() const {
+    return {{"calls", calls_.size()},
+            {"streams", stream_count()},
+            {"ports", {{"lan", range_json(lan_ports_)}, {"uplink", range_json(uplink_ports_)}}},
+            {"timeout_s", config_.media.timeout_s},
+            {"latch_packets", relay_->latch_packets},
+            {"counters", relay_->stats.to_json()},
+            {"dropped", relay_->drops.to_json()}};
+  }
+
+  Json sessions_json() const {
+    Json out = Json::array();
+    for (const auto& [call_id, streams] : calls_)
+      for (const auto& [index, session] : streams) {
+        Json s = session->to_json();
+        s["call_id"] = call_id;
+        out.push_back(std::move(s));
+      }
+    return {{"streams", out}};
+  }
+
+  ComponentContext context_;
+  config::Config config_;
+  std::shared_ptr<RelayContext> relay_;
+  PortAllocator lan_ports_;
+  PortAllocator uplink_ports_;
+  std::map<std::string, std::map<unsigned, std::shared_ptr<MediaSession>>> calls_;
+  std::optional<IpAddress> uplink_address_;
+  asio::steady_timer sweep_;
+  bool running_ = false;
+  std::vector<ControlRegistration> commands_;
+  std::vector<GaugeCallbackHandle> gauges_;
+};
+
+}  // namespace
+
+std::shared_ptr<MediaRelay> make_media_relay(const ComponentContext& context, const config::Config& config) {
+  return std::make_shared<MediaRelayComponent>(context, config);
+}
+
+}  // namespace outpost::media

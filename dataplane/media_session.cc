@@ -1,0 +1,235 @@
+#include "dataplane/media_session.h"
+
+#include <cerrno>
+#include <cmath>
+#include <chrono>
+#include <cstring>
+
+namespace outpost::media {
+namespace {
+
+namespace asio = boost::asio;
+using udp = asio::ip::udp;
+
+// Batches read from one socket per wakeup before the other sockets' turn: enough to empty a
+// busy socket, bounded so one flooded port cannot starve the rest (the poller is
+// level-triggered, so what is left is read on the next round).
+constexpr unsigned kMaxRoundsPerWakeup = 4;
+
+UdpEndpoint to_udp(const Endpoint& e) { return UdpEndpoint(e.address, e.port); }
+
+std::string text(const std::optional<UdpEndpoint>& e) {
+  if (!e) return "";
+  return Endpoint{e->address(), e->port()}.to_string();
+}
+
+}  // namespace
+
+int64_t steady_now_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+nlohmann::json DirectionFigures::to_json() const {
+  nlohmann::json mos = nullptr;
+  if (auto m = quality.mos()) mos = std::round(*m * 100.0) / 100.0;
+  return {{"packets", packets},
+          {"bytes", bytes},
+          {"lost", quality.lost()},
+          {"jitter_ms", std::round(quality.jitter_ms() * 100.0) / 100.0},
+          {"mos", mos}};
+}
+
+MediaSession::MediaSession(std::shared_ptr<RelayContext> relay, std::string call_id, unsigned index,
+                           StreamPorts ports)
+    : relay_(std::move(relay)),
+      call_id_(std::move(call_id)),
+      index_(index),
+      ports_(std::move(ports)),
+      last_activity_ns_(steady_now_ns()) {
+  for (unsigned i = 0; i < 4; ++i) sockets_[i].session = this, sockets_[i].slot = i;
+}
+
+MediaSession::~MediaSession() { close(); }
+
+Result<void> MediaSession::open() {
+  const Endpoint local[4] = {ports_.lan_rtp, ports_.lan_rtcp, ports_.uplink_rtp, ports_.uplink_rtcp};
+  for (unsigned i = 0; i < 4; ++i) {
+    const udp::endpoint at = to_udp(local[i]);
+    if (auto r = sockets_[i].socket.open(at.data(), socklen_t(at.size())); !r) {
+      close();
+      return make_error("media: cannot bind " + local[i].to_string() + ": " + r.error().message);
+    }
+  }
+  return {};
+}
+
+Result<void> MediaSession::start() {
+  for (auto& s : sockets_)
+    if (auto r = relay_->poller.add(s.socket.fd(), s); !r) {
+      close();
+      return r;
+    }
+  return {};
+}
+
+void MediaSession::close() {
+  if (closed_) return;
+  closed_ = true;
+  for (auto& s : sockets_) {
+    if (s.socket.fd() >= 0) relay_->poller.remove(s.socket.fd());
+    s.socket.close();
+  }
+}
+
+namespace {
+
+// A new address in the SDP (re-INVITE to another device) is believed at once: a latch on
+// the old one would keep sending there. On hold (nullopt) the latch stays.
+void signal(Latch& latch, const std::optional<Endpoint>& peer) {
+  if (!peer) return latch.set_signalled(std::nullopt);
+  const UdpEndpoint to = to_udp(*peer);
+  if (latch.latched() && *latch.latched() != to && latch.signalled() != to) latch = Latch();
+  latch.set_signalled(to);
+}
+
+// RTCP goes where a=rtcp says, else to the RTP port + 1; nowhere separate with rtcp-mux.
+std::optional<Endpoint> rtcp_peer(const std::optional<Endpoint>& rtp, const std::optional<Endpoint>& rtcp, bool mux) {
+  if (mux || !rtp) return std::nullopt;
+  if (rtcp) return rtcp;
+  if (rtp->port == 65535) return std::nullopt;
+  return Endpoint{rtp->address, uint16_t(rtp->port + 1)};
+}
+
+}  // namespace
+
+void MediaSession::set_peer(LegSide side, const std::optional<Endpoint>& rtp, const std::optional<Endpoint>& rtcp,
+                            bool rtcp_mux) {
+  signal(sockets_[slot(side, false)].latch, rtp);
+  signal(sockets_[slot(side, true)].latch, rtcp_peer(rtp, rtcp, rtcp_mux));
+}
+
+void MediaSession::drain(unsigned i) {
+  const int64_t now = steady_now_ns();
+  for (unsigned round = 0; round < kMaxRoundsPerWakeup; ++round)
+    if (relay_batch(i, now) < kBatch) break;
+}
+
+unsigned MediaSession::relay_batch(unsigned i, int64_t now_ns) {
+  PacketBatch& b = relay_->batch;
+  const int in_fd = sockets_[i].socket.fd();
+  for (unsigned k = 0; k < kBatch; ++k) {
+    b.rx_iov[k] = {b.data[k].data(), kMaxDatagram};
+    b.rx[k].msg_hdr = {};
+    b.rx[k].msg_hdr.msg_name = &b.source[k];
+    b.rx[k].msg_hdr.msg_namelen = sizeof(sockaddr_storage);
+    b.rx[k].msg_hdr.msg_iov = &b.rx_iov[k];
+    b.rx[k].msg_hdr.msg_iovlen = 1;
+  }
+  const int received = ::recvmmsg(in_fd, b.rx.data(), kBatch, MSG_DONTWAIT, nullptr);
+  if (received <= 0) return 0;
+
+  // Decide each datagram: may its source send here, and where does it go.
+  const bool from_lan = i < 2;
+  LegSocket& in = sockets_[i];
+  LegSocket& out = sockets_[i ^ 2u];
+  const std::vector<Prefix>& allowed = from_lan ? relay_->lan_sources : relay_->uplink_sources;
+  DirectionFigures& figures = figures_[from_lan ? 0 : 1];
+  uint64_t not_allowed = 0, no_peer = 0, truncated = 0, latched = 0, relatched = 0, bytes = 0;
+  unsigned queued = 0;
+  UdpEndpoint source;
+  for (int k = 0; k < received; ++k) {
+    const mmsghdr& m = b.rx[size_t(k)];
+    if (m.msg_hdr.msg_flags & MSG_TRUNC) {
+      ++truncated;
+      continue;
+    }
+    const socklen_t length = m.msg_hdr.msg_namelen;
+    if (length > source.capacity()) continue;  // not an IP source: cannot happen on a UDP socket
+    std::memcpy(source.data(), &b.source[size_t(k)], length);
+    source.resize(length);
+    const LatchOutcome verdict = in.latch.on_packet(source, allowed, relay_->latch_packets);
+    if (!verdict.allowed) {
+      ++not_allowed;
+      continue;
+    }
+    latched += verdict.latched && !verdict.relatched;
+    relatched += verdict.relatched;
+    const std::optional<UdpEndpoint>& to = out.latch.destination();
+    if (!to) {
+      ++no_peer;
+      continue;
+    }
+    const size_t size = m.msg_len;
+    figures.quality.on_packet(b.data[size_t(k)].data(), size, now_ns);
+    bytes += size;
+    mmsghdr& t = b.tx[queued];
+    b.tx_iov[queued] = {b.data[size_t(k)].data(), size};
+    t.msg_hdr = {};
+    t.msg_hdr.msg_name = const_cast<sockaddr*>(to->data());
+    t.msg_hdr.msg_namelen = socklen_t(to->size());
+    t.msg_hdr.msg_iov = &b.tx_iov[queued];
+    t.msg_hdr.msg_iovlen = 1;
+    ++queued;
+  }
+
+  // Act: one sendmmsg for the batch; a datagram the kernel refuses is skipped, not retried.
+  const int out_fd = out.socket.fd();
+  unsigned sent = 0, send_failed = 0;
+  uint64_t failed_bytes = 0;
+  while (sent + send_failed < queued) {
+    const unsigned from = sent + send_failed;
+    const int r = ::sendmmsg(out_fd, &b.tx[from], queued - from, MSG_DONTWAIT);
+    if (r > 0) {
+      sent += unsigned(r);
+      continue;
+    }
+    if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {  // send queue full: drop the rest
+      for (unsigned k = from; k < queued; ++k) failed_bytes += b.tx_iov[k].iov_len;
+      send_failed += queued - from;
+      break;
+    }
+    failed_bytes += b.tx_iov[from].iov_len;
+    ++send_failed;
+    relay_->bad_input.warn("send to ", text(out.latch.destination()), " failed: ", std::strerror(errno));
+  }
+
+  // Only media from allowed sources keeps a stream alive: a stranger spraying its ports must
+  // not hold them after the call is gone.
+  if (uint64_t(received) > not_allowed + truncated) last_activity_ns_ = now_ns;
+
+  // Count, last.
+  figures.packets += sent;
+  figures.bytes += bytes - failed_bytes;
+  MediaStats& s = relay_->stats;
+  if (sent) {
+    (from_lan ? s.packets_to_vendor : s.packets_to_lan).inc(sent);
+    (from_lan ? s.bytes_to_vendor : s.bytes_to_lan).inc(bytes - failed_bytes);
+  }
+  if (not_allowed) relay_->drops.add(MediaDrop::source_not_allowed, not_allowed);
+  if (no_peer) relay_->drops.add(MediaDrop::no_peer, no_peer);
+  if (truncated) relay_->drops.add(MediaDrop::truncated, truncated);
+  if (send_failed) relay_->drops.add(MediaDrop::send_failed, send_failed);
+  if (latched) s.latched.inc(latched);
+  if (relatched) s.relatched.inc(relatched);
+  if (relatched)
+    relay_->log.info("call ", call_id_, " stream ", index_, ": ", from_lan ? "LAN" : "uplink", " leg re-latched to ",
+                     text(in.latch.latched()));
+  return unsigned(received);
+}
+
+nlohmann::json MediaSession::leg_json(LegSide side) const {
+  const Latch& rtp = sockets_[slot(side, false)].latch;
+  const Endpoint& local = side == LegSide::lan ? ports_.lan_rtp : ports_.uplink_rtp;
+  return {{"local", local.to_string()}, {"peer", text(rtp.destination())}, {"latched", rtp.latched().has_value()}};
+}
+
+nlohmann::json MediaSession::to_json() const {
+  return {{"index", index_},
+          {"lan", leg_json(LegSide::lan)},
+          {"uplink", leg_json(LegSide::uplink)},
+          {"to_vendor", figures_[0].to_json()},
+          {"to_lan", figures_[1].to_json()}};
+}
+
+}  // namespace outpost::media

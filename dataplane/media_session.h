@@ -1,0 +1,124 @@
+#pragma once
+// One relayed stream (one m= line of one call): two legs, LAN and uplink, each an RTP and an
+// RTCP socket. What arrives on a leg's socket goes out of the other leg's socket of the same
+// kind, bytes untouched, to that side's latched (else signalled) peer.
+//
+// The hot path, per readable socket (MediaPoller: one Asio wait on the daemon's io_context for
+// all of them): drain with recvmmsg (up to kBatch datagrams) into the shared batch buffers,
+// decide each datagram (latch, destination), and send the batch with one sendmmsg. No heap
+// allocation on the way, and no system call per datagram beyond receiving and sending.
+#include <array>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/udp.hpp>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <sys/socket.h>
+#include <vector>
+
+#include "common/log.h"
+#include "common/net.h"
+#include "common/result.h"
+#include "dataplane/media.h"
+#include "dataplane/media_latching.h"
+#include "dataplane/media_poller.h"
+#include "dataplane/media_rtp_quality.h"
+#include "dataplane/media_stats.h"
+
+namespace outpost::media {
+
+inline constexpr unsigned kBatch = 32;
+inline constexpr size_t kMaxDatagram = 2048;  // media datagrams are < MTU; bigger ones are dropped (truncated)
+
+// Scratch space for one recvmmsg/sendmmsg round. One per relay: the relay runs on one
+// thread, and a batch is finished before the next socket is read.
+struct PacketBatch {
+  std::array<mmsghdr, kBatch> rx{};
+  std::array<iovec, kBatch> rx_iov{};
+  std::array<sockaddr_storage, kBatch> source{};
+  std::array<mmsghdr, kBatch> tx{};
+  std::array<iovec, kBatch> tx_iov{};
+  std::array<std::array<uint8_t, kMaxDatagram>, kBatch> data{};
+};
+
+// What every session of one relay shares: settings that reload may change, counters, the
+// batch buffers. Owned by the relay, kept alive by its sessions.
+struct RelayContext {
+  RelayContext(boost::asio::io_context& io, MetricsRegistry& metrics, Logger logger)
+      : poller(io), stats(MediaStats::make(metrics)), drops(metrics), log(logger), bad_input(logger) {}
+  MediaPoller poller;
+  MediaStats stats;
+  MediaDrops drops;
+  Logger log;
+  RateLimitedLog bad_input;
+  unsigned latch_packets = 3;
+  std::vector<Prefix> lan_sources;     // lan.client_subnets (default: the LAN prefix)
+  std::vector<Prefix> uplink_sources;  // vendor.prefixes
+  PacketBatch batch;
+};
+
+// Packets, bytes and quality of one direction of one stream.
+struct DirectionFigures {
+  uint64_t packets = 0;
+  uint64_t bytes = 0;
+  RtpQuality quality;
+  nlohmann::json to_json() const;
+};
+
+class MediaSession {
+ public:
+  MediaSession(std::shared_ptr<RelayContext> relay, std::string call_id, unsigned index, StreamPorts ports);
+  MediaSession(const MediaSession&) = delete;
+  MediaSession& operator=(const MediaSession&) = delete;
+  ~MediaSession();
+
+  // Binds the four sockets; an error names the port that failed.
+  Result<void> open();
+  // Starts reading; call once, after open().
+  Result<void> start();
+  // Stops reading and closes the sockets.
+  void close();
+
+  // The peer one side announced in its SDP (offer, answer, re-INVITE; nullopt = on hold).
+  void set_peer(LegSide side, const std::optional<Endpoint>& rtp, const std::optional<Endpoint>& rtcp,
+                bool rtcp_mux);
+
+  const StreamPorts& ports() const { return ports_; }
+  const std::string& call_id() const { return call_id_; }
+  unsigned index() const { return index_; }
+  int64_t last_activity_ns() const { return last_activity_ns_; }
+  const DirectionFigures& to_vendor() const { return figures_[0]; }
+  const DirectionFigures& to_lan() const { return figures_[1]; }
+  const Latch& latch(LegSide side, bool rtcp) const { return sockets_[slot(side, rtcp)].latch; }
+  nlohmann::json to_json() const;
+
+ private:
+  // Socket slots: LAN RTP, LAN RTCP, uplink RTP, uplink RTCP. A slot's twin on the other
+  // leg is slot ^ 2.
+  static unsigned slot(LegSide side, bool rtcp) { return (side == LegSide::uplink ? 2u : 0u) + (rtcp ? 1u : 0u); }
+  struct LegSocket final : ReadableSocket {
+    void on_readable() override { session->drain(slot); }
+    UdpSocket socket;
+    Latch latch;
+    MediaSession* session = nullptr;
+    unsigned slot = 0;
+  };
+  void drain(unsigned slot);
+  // Receives one batch on `slot` and sends what may go on; the number received.
+  unsigned relay_batch(unsigned slot, int64_t now_ns);
+  nlohmann::json leg_json(LegSide side) const;
+
+  std::shared_ptr<RelayContext> relay_;
+  std::string call_id_;
+  unsigned index_;
+  StreamPorts ports_;
+  std::array<LegSocket, 4> sockets_;
+  std::array<DirectionFigures, 2> figures_;  // [0] LAN -> vendor, [1] vendor -> LAN
+  int64_t last_activity_ns_;
+  bool closed_ = false;
+};
+
+int64_t steady_now_ns();
+
+}  // namespace outpost::media

@@ -1,0 +1,243 @@
+// The media relay end to end on loopback: real UDP sockets for a phone on the LAN
+// (127.0.0.10), the vendor's media server (127.0.0.20) and a stranger (127.0.0.30); outpost's
+// LAN address 127.0.0.1, uplink 127.0.0.2. Bytes must arrive identical both ways, latching
+// and hijack protection must hold, and the counters must agree with what was sent.
+#include <catch2/catch.hpp>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/udp.hpp>
+#include <chrono>
+#include <functional>
+#include <vector>
+
+#include "common/control.h"
+#include "common/log.h"
+#include "common/metrics.h"
+#include "daemon/config_model.h"
+#include "dataplane/media.h"
+
+using namespace outpost;
+using namespace outpost::media;
+namespace asio = boost::asio;
+using udp = asio::ip::udp;
+
+namespace {
+
+config::Config test_config() {
+  config::Config c;
+  c.lan.address = *parse_interface_address("127.0.0.1/8");
+  c.lan.client_subnets = {*parse_prefix("127.0.0.10/32").prefix};  // the phone
+  c.uplinks.primary.configured = true;
+  c.uplinks.primary.address = *parse_interface_address("127.0.0.2/8");
+  c.vendor.prefixes = {*parse_prefix("127.0.0.20/32").prefix};  // the vendor's media server
+  c.media.lan_ports = {41000, 41009};
+  c.media.uplink_ports = {42000, 42009};
+  c.media.latch_packets = 3;
+  c.media.timeout_s = 60;
+  return c;
+}
+
+struct Peer {
+  Peer(asio::io_context& io, const char* address) : socket(io, udp::endpoint(asio::ip::make_address(address), 0)) {
+    socket.non_blocking(true);
+  }
+  Endpoint endpoint() const { return {socket.local_endpoint().address(), socket.local_endpoint().port()}; }
+  void send(const std::vector<uint8_t>& bytes, const Endpoint& to) {
+    socket.send_to(asio::buffer(bytes), udp::endpoint(to.address, to.port));
+  }
+  // Everything that arrived so far.
+  std::vector<std::vector<uint8_t>> take(udp::endpoint* from = nullptr) {
+    std::vector<std::vector<uint8_t>> out;
+    uint8_t buf[4096];
+    boost::system::error_code ec;
+    while (true) {
+      udp::endpoint source;
+      size_t n = socket.receive_from(asio::buffer(buf), source, 0, ec);
+      if (ec) break;
+      if (from) *from = source;
+      out.emplace_back(buf, buf + n);
+    }
+    return out;
+  }
+  udp::socket socket;
+};
+
+std::vector<uint8_t> rtp(uint16_t seq, uint8_t fill) {
+  std::vector<uint8_t> p(172, fill);
+  p[0] = 0x80, p[1] = 0;
+  p[2] = uint8_t(seq >> 8), p[3] = uint8_t(seq);
+  p[4] = p[5] = 0, p[6] = uint8_t((seq * 160) >> 8), p[7] = uint8_t(seq * 160);
+  p[8] = 1, p[9] = 2, p[10] = 3, p[11] = fill;
+  return p;
+}
+
+// Runs the loop until `done` (or a generous safety deadline, so a bug fails instead of hanging).
+void pump(asio::io_context& io, const std::function<bool()>& done) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (!done() && std::chrono::steady_clock::now() < deadline) {
+    io.restart();
+    io.run_for(std::chrono::milliseconds(5));
+  }
+}
+
+struct Fixture {
+  asio::io_context io;
+  MemoryLogSink log;
+  MetricsRegistry metrics;
+  ControlRegistry control;
+  ComponentContext context{io, log, metrics, control};
+  config::Config config = test_config();
+  std::shared_ptr<MediaRelay> relay = make_media_relay(context, config);
+  double metric(const std::string& name, const Labels& labels = {}) { return metrics.value(name, labels).value_or(-1); }
+  Json show(const std::string& command) {
+    Json data;
+    control.dispatch(command, Json::object(), [&](ControlReply r) { data = r.data; });
+    return data;
+  }
+};
+
+}  // namespace
+
+TEST_CASE("media relay: offers allocate pairs on both legs and later offers keep them") {
+  Fixture f;
+  REQUIRE(f.relay->start());
+  StreamOffer o{"call-1@example", 0, LegSide::lan, Endpoint{*parse_address("127.0.0.10"), 4000}, std::nullopt, false};
+  auto first = f.relay->offer(o);
+  REQUIRE(first);
+  CHECK(first->lan_rtp.address.to_string() == "127.0.0.1");
+  CHECK(first->uplink_rtp.address.to_string() == "127.0.0.2");
+  CHECK(first->lan_rtp.port % 2 == 0);
+  CHECK(first->lan_rtcp.port == first->lan_rtp.port + 1);
+  CHECK(first->uplink_rtcp.port == first->uplink_rtp.port + 1);
+  CHECK(f.relay->offer(o)->lan_rtp.port == first->lan_rtp.port);  // re-INVITE
+  o.from = LegSide::uplink;
+  CHECK(f.relay->offer(o)->uplink_rtp.port == first->uplink_rtp.port);  // the answer
+  o.index = 1;
+  CHECK(f.relay->offer(o)->lan_rtp.port != first->lan_rtp.port);  // a second m= line
+  CHECK(f.show("show media")["ports"]["lan"]["in_use"] == 4);
+  CHECK(f.metric("outpost_media_sessions") == 2);
+
+  // Five pairs per range: three more streams fit, the sixth does not.
+  for (unsigned i = 0; i < 3; ++i) CHECK(f.relay->offer({"call-2@example", i, LegSide::lan, std::nullopt, std::nullopt, false}));
+  auto full = f.relay->offer({"call-3@example", 0, LegSide::lan, std::nullopt, std::nullopt, false});
+  REQUIRE_FALSE(full);
+  CHECK(full.error().message.find("no free LAN media ports") != std::string::npos);
+  CHECK(f.metric("outpost_media_offers_failed_total") == 1);
+
+  f.relay->release("call-1@example");
+  f.relay->release("call-2@example");
+  CHECK(f.show("show media")["ports"]["lan"]["in_use"] == 0);
+  CHECK(f.show("show media")["ports"]["uplink"]["free"] == 10);
+  CHECK(f.relay->call_media("call-1@example").empty());
+  CHECK(f.relay->offer({"call-3@example", 0, LegSide::lan, std::nullopt, std::nullopt, false}));
+  f.relay->stop();
+}
+
+TEST_CASE("media relay: packets both ways on loopback, latching, hijack, counters, timeout") {
+  Fixture f;
+  REQUIRE(f.relay->start());
+  Peer phone(f.io, "127.0.0.10"), vendor(f.io, "127.0.0.20"), stranger(f.io, "127.0.0.30");
+  Peer phone_rtcp(f.io, "127.0.0.10"), vendor_rtcp(f.io, "127.0.0.20");
+  const std::string call = "a84b4c76e66710@example";
+
+  // INVITE from the phone, 200 OK from the vendor.
+  auto ports = f.relay->offer({call, 0, LegSide::lan, phone.endpoint(), phone_rtcp.endpoint(), false});
+  REQUIRE(ports);
+  REQUIRE(f.relay->offer({call, 0, LegSide::uplink, vendor.endpoint(), vendor_rtcp.endpoint(), false}));
+
+  // LAN -> vendor: 10 RTP packets, bytes untouched, from outpost's uplink RTP port.
+  std::vector<std::vector<uint8_t>> sent, got;
+  for (uint16_t s = 0; s < 10; ++s) {
+    sent.push_back(rtp(s, 0xa0));
+    phone.send(sent.back(), ports->lan_rtp);
+  }
+  udp::endpoint from;
+  pump(f.io, [&] {
+    for (auto& p : vendor.take(&from)) got.push_back(p);
+    return got.size() >= 10;
+  });
+  CHECK(got == sent);
+  CHECK(from.address().to_string() == "127.0.0.2");
+  CHECK(from.port() == ports->uplink_rtp.port);
+
+  // Vendor -> LAN, and the vendor answers from another port than its SDP said: allowed
+  // (signalled address), so after three packets the LAN -> vendor direction follows it.
+  Peer vendor_nat(f.io, "127.0.0.20");
+  std::vector<std::vector<uint8_t>> back, got_back;
+  for (uint16_t s = 0; s < 5; ++s) {
+    back.push_back(rtp(s, 0xb0));
+    vendor_nat.send(back.back(), ports->uplink_rtp);
+  }
+  pump(f.io, [&] {
+    for (auto& p : phone.take(&from)) got_back.push_back(p);
+    return got_back.size() >= 5;
+  });
+  CHECK(got_back == back);
+  CHECK(from.port() == ports->lan_rtp.port);
+  phone.send(rtp(10, 0xa0), ports->lan_rtp);
+  std::vector<std::vector<uint8_t>> at_nat;
+  pump(f.io, [&] {
+    for (auto& p : vendor_nat.take()) at_nat.push_back(p);
+    return !at_nat.empty();
+  });
+  CHECK(at_nat.size() == 1);
+  CHECK(vendor.take().empty());
+
+  // A stranger outside vendor.prefixes sends to the uplink port: dropped, counted, and the
+  // phone keeps receiving from the vendor only.
+  for (uint16_t s = 0; s < 6; ++s) stranger.send(rtp(s, 0xee), ports->uplink_rtp);
+  pump(f.io, [&] { return f.metric("outpost_media_dropped_total", {{"reason", "source_not_allowed"}}) >= 6; });
+  CHECK(f.metric("outpost_media_dropped_total", {{"reason", "source_not_allowed"}}) == 6);
+  CHECK(phone.take().empty());
+
+  // RTCP goes RTCP socket to RTCP socket.
+  const std::vector<uint8_t> rr = {0x81, 201, 0, 7, 1, 2, 3, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+  phone_rtcp.send(rr, ports->lan_rtcp);
+  std::vector<std::vector<uint8_t>> at_rtcp;
+  pump(f.io, [&] {
+    for (auto& p : vendor_rtcp.take(&from)) at_rtcp.push_back(p);
+    return !at_rtcp.empty();
+  });
+  REQUIRE(at_rtcp.size() == 1);
+  CHECK(at_rtcp[0] == rr);
+  CHECK(from.port() == ports->uplink_rtcp.port);
+
+  // Counters agree with what was sent: 11 RTP + 1 RTCP to the vendor, 5 to the LAN.
+  CHECK(f.metric("outpost_media_packets_to_vendor_total") == 12);
+  CHECK(f.metric("outpost_media_bytes_to_vendor_total") == 11 * 172 + rr.size());
+  CHECK(f.metric("outpost_media_packets_to_lan_total") == 5);
+  CHECK(f.metric("outpost_media_bytes_to_lan_total") == 5 * 172);
+  CHECK(f.metric("outpost_media_latched_total") >= 1);
+  auto media = f.relay->call_media(call);
+  REQUIRE(media.size() == 1);
+  CHECK(media[0]["index"] == 0);
+  CHECK(media[0]["to_vendor"]["packets"] == 12);
+  CHECK(media[0]["to_vendor"]["lost"] == 0);
+  CHECK(media[0]["to_lan"]["packets"] == 5);
+  CHECK(media[0]["uplink"]["latched"] == true);
+  CHECK(media[0]["uplink"]["peer"] == vendor_nat.endpoint().to_string());
+  CHECK(media[0]["lan"]["local"] == ports->lan_rtp.to_string());
+  CHECK(f.show("show media sessions")["streams"].size() == 1);
+
+  // Silence: with timeout 0 the next sweep frees the stream's ports.
+  auto shorter = f.config;
+  shorter.media.timeout_s = 0;
+  REQUIRE(f.relay->reload(shorter));
+  pump(f.io, [&] { return f.metric("outpost_media_streams_timed_out_total") >= 1; });
+  CHECK(f.metric("outpost_media_streams_timed_out_total") == 1);
+  CHECK(f.relay->call_media(call).empty());
+  CHECK(f.metric("outpost_media_ports", {{"range", "lan"}, {"state", "in_use"}}) == 0);
+  f.relay->stop();
+}
+
+TEST_CASE("media relay: nothing signalled on the far side yet means no_peer drops") {
+  Fixture f;
+  REQUIRE(f.relay->start());
+  Peer phone(f.io, "127.0.0.10");
+  auto ports = f.relay->offer({"early@example", 0, LegSide::lan, phone.endpoint(), std::nullopt, false});
+  REQUIRE(ports);
+  phone.send(rtp(1, 0x11), ports->lan_rtp);
+  pump(f.io, [&] { return f.metric("outpost_media_dropped_total", {{"reason", "no_peer"}}) >= 1; });
+  CHECK(f.metric("outpost_media_dropped_total", {{"reason", "no_peer"}}) == 1);
+  f.relay->stop();
+}
