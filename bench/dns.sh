@@ -58,14 +58,7 @@ done
 
 RUN=$(mktemp -d /tmp/outpost-dns-bench.XXXXXX)
 NSD_PID="" SRV_PIDS=""
-stop_pid() {  # stop one process we started, by PID
-  local p=$1
-  [ -n "$p" ] || return 0
-  kill "$p" 2>/dev/null || true
-  for _ in $(seq 1 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-  kill -9 "$p" 2>/dev/null || true
-  wait "$p" 2>/dev/null || true
-}
+. "$(dirname "$0")/lib.sh"  # stop_pid, cpu_ticks
 cleanup() {
   for p in $SRV_PIDS; do stop_pid "$p"; done; SRV_PIDS=""
   stop_pid "$NSD_PID"; NSD_PID=""
@@ -75,7 +68,6 @@ trap cleanup EXIT INT TERM
 
 if [ "$PIN" = 1 ] && [ "$(nproc)" -ge 2 ]; then PIN_LOAD="taskset -c 0"; PIN_SRV="taskset -c 1"; else PIN_LOAD=""; PIN_SRV=""; fi
 HZ=$(getconf CLK_TCK)
-cputicks() { { sed 's/.*) //' "/proc/$1/stat" 2>/dev/null || echo "x 0 0 0 0 0 0 0 0 0 0 0 0"; } | awk '{print $12+$13}'; }
 
 # ---------- zones, queries, configs ----------
 {
@@ -199,9 +191,9 @@ LAST="$RUN/last_perf.txt"
 perf() {
   local server=$1 file=$2; shift 2
   local t0 t1 out
-  t0=$(cputicks "${PID[$server]}")
+  t0=$(cpu_ticks "${PID[$server]}")
   out=$($PIN_LOAD dnsperf -s "${ADDR[$server]}" -p 53 -d "$file" "$@" 2>&1) || true
-  t1=$(cputicks "${PID[$server]}")
+  t1=$(cpu_ticks "${PID[$server]}")
   echo "$out" > "$LAST"
   local qps done lost
   qps=$(echo "$out" | awk '/Queries per second:/{print $4}')

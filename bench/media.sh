@@ -39,22 +39,12 @@ done
 
 WORK=$(mktemp -d /tmp/outpost-bench-media.XXXXXX)
 SPID=""  # relay under test
-stop_pid() {
-  local p=$1
-  [ -n "$p" ] || return 0
-  if kill -0 "$p" 2>/dev/null; then
-    kill -TERM "$p" 2>/dev/null || true
-    for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$p" 2>/dev/null || true
-  fi
-  wait "$p" 2>/dev/null || true
-}
+. "$(dirname "$0")/lib.sh"  # stop_pid, cpu_ticks
 cleanup() { stop_pid "$SPID"; SPID=""; rm -rf "$WORK"; }
 trap cleanup EXIT
 trap 'exit 0' INT TERM
 
 HZ=$(getconf CLK_TCK)
-ticks() { awk '{print $14+$15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
 kv() { sed -n "s/.*[ ^]$1=\([^ ]*\).*/\1/p" "$2" | tail -1; }
 wait_for() { for _ in $(seq 100); do eval "$1" && return 0; sleep 0.05; done; return 1; }
 ulimit -n 65536 2>/dev/null || true  # 4 sockets per outpost stream, 1 per rtpgen flow
@@ -110,13 +100,13 @@ probe() {
   local name=$1 calls=$2 t0 t1 s0 s1 rx loss p99 p50
   PASS=0; PPS=0; US=0
   start_relay "$name" "$calls" || { stop_pid "$SPID"; SPID=""; return; }
-  t0=$(ticks "$SPID"); s0=$(date +%s.%N)
+  t0=$(cpu_ticks "$SPID"); s0=$(date +%s.%N)
   if [ "$name" = floor ]; then
     taskset -c 0 "$WORK/udpgen" 127.0.0.93:30004 127.0.0.94:30006 127.0.0.91:30000 127.0.0.92:30002 "$calls" "$DUR" >"$WORK/gen.out" 2>&1
   else
     taskset -c 0 "$WORK/rtpgen" "$WORK/streams.txt" 50 "$DUR" >"$WORK/gen.out" 2>&1
   fi
-  t1=$(ticks "$SPID"); s1=$(date +%s.%N)
+  t1=$(cpu_ticks "$SPID"); s1=$(date +%s.%N)
   stop_pid "$SPID"; SPID=""
   rx=$(kv rx "$WORK/gen.out"); loss=$(kv loss_pct "$WORK/gen.out"); p50=$(kv lat_p50_us "$WORK/gen.out"); p99=$(kv lat_p99_us "$WORK/gen.out")
   [ -n "$rx" ] || { echo "PROBE relay=$name calls=$calls error=$(tail -1 "$WORK/gen.out")"; return; }

@@ -49,14 +49,7 @@ done
 
 RUN=$(mktemp -d /tmp/outpost-sip-bench.XXXXXX)
 PROXY_PID="" BACK_PID=""
-stop_pid() {  # stop one process we started, by PID
-  local p=$1
-  [ -n "$p" ] || return 0
-  kill "$p" 2>/dev/null || true
-  for _ in $(seq 1 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-  kill -9 "$p" 2>/dev/null || true
-  wait "$p" 2>/dev/null || true
-}
+. "$(dirname "$0")/lib.sh"  # stop_pid, cpu_ticks
 cleanup() {
   stop_pid "$PROXY_PID"; PROXY_PID=""
   stop_pid "$BACK_PID"; BACK_PID=""
@@ -66,14 +59,6 @@ trap cleanup EXIT INT TERM
 
 pin() { if [ "$PIN" = 1 ] && [ "$(nproc)" -ge 2 ]; then echo "taskset -c $1"; fi; }
 HZ=$(getconf CLK_TCK)
-ticks() {  # utime+stime of the given PIDs, in clock ticks
-  local t=0 p v
-  for p in "$@"; do
-    v=$({ sed 's/.*) //' "/proc/$p/stat" 2>/dev/null || echo "x 0 0 0 0 0 0 0 0 0 0 0 0"; } | awk '{print $12+$13}')
-    t=$((t + v))
-  done
-  echo "$t"
-}
 port_up() {  # udp ip port
   for _ in $(seq 1 100); do
     ss -Hlun "src $1:$2" 2>/dev/null | grep -q . && return 0
@@ -346,11 +331,11 @@ run_case() {  # proxy case
   start_proxy "$proxy" "$back_port"
   rm -f "$RUN/state"/*.json 2>/dev/null || true
   local t0 t1 w0 w1
-  t0=$(ticks $PROXY_PIDS); w0=$(date +%s.%N)
+  t0=$(cpu_ticks $PROXY_PIDS); w0=$(date +%s.%N)
   $(pin 0) sipp "$TARGET" -sf "$RUN/$scen" -i "$UAC_IP" -p "$UAC_PORT" -s bench -r "$rate" -rp 1000 -m "$m" \
     -l 100000 -nostdin -buff_size 4194304 -recv_timeout 8000 -timeout $((DUR + 25)) -trace_stat -stf "$csv" \
     -fd 1 >"$RUN/uac.out" 2>&1 </dev/null || true
-  t1=$(ticks $PROXY_PIDS); w1=$(date +%s.%N)
+  t1=$(cpu_ticks $PROXY_PIDS); w1=$(date +%s.%N)
   stop_pid "$PROXY_PID"; PROXY_PID=""
   stop_pid "$BACK_PID"; BACK_PID=""
   local ok failed retrans txn cpu_us us wall verdict
