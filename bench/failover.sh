@@ -14,13 +14,19 @@
 #   drop  silent loss: nftables netdev ingress "policy drop" on the primary at both ends
 #         (this kernel has no netem)
 #   down  `ip link set DEV down` on the appliance's primary interface
+#   call  (CALL=1, needs sipp) a SIPp call from the LAN through outpost and Kamailio to a
+#         SIPp callee echoing RTP, 50 pps RTP from tests/lab/rtp_stream.py, and a fibre cut
+#         (Lab.cut_primary_fibre: carrier loss at outpost, the POP's route withdrawn; the
+#         vendor carries outpost's primary address over the tunnel, vpn/README.md "Calls
+#         across a switch"); once, after the loops above.
 # Outage = longest run of lost sequence numbers before the restore x 10 ms (failover);
-# failback = packets lost after the restore x 10 ms (0 = make-before-break).
+# failback = packets lost after the restore x 10 ms (0 = make-before-break). For the call:
+# RTP packets lost before / after the mend x 20 ms, and SIPp's exit status.
 #
 # Output: RESULT lines, then last:
 #   failover: outpost X ms, baseline Y ms, ratio R
 # for silent loss (medians; R = baseline / outpost).
-# Env: BUILD=build REPS=3 FAILS="drop down" T_BREAK=2 T_RESTORE=7 T_END=12 BASELINE=1
+# Env: BUILD=build REPS=3 FAILS="drop down" T_BREAK=2 T_RESTORE=7 T_END=12 BASELINE=1 CALL=1
 # Needs root, a build, wireguard-go, wireguard-tools, nftables, frr (baseline). ~4 minutes.
 # Timings are reported, never asserted.
 set -euo pipefail
@@ -45,9 +51,9 @@ done
 
 echo "[failover] outpost: lab, REPS=$REPS FAILS=\"$FAILS\"" >&2
 cd "$ROOT"
-KEEP=${KEEP:-} BUILD=$BUILD REPS=$REPS FAILS=$FAILS T_BREAK=$T_BREAK T_RESTORE=$T_RESTORE T_END=$T_END \
+KEEP=${KEEP:-} CALL=${CALL:-1} BUILD=$BUILD REPS=$REPS FAILS=$FAILS T_BREAK=$T_BREAK T_RESTORE=$T_RESTORE T_END=$T_END \
   $PYTHON - <<'PYEOF' | tee -a "$OUT"
-import os, statistics, subprocess, sys, threading, time
+import json, os, statistics, subprocess, sys, threading, time
 sys.path.insert(0, "tests/lab")
 from lab import Lab, LabTimeout
 
@@ -113,7 +119,7 @@ def measure(lab, fail):
 
 with Lab(build_dir=os.environ["BUILD"], static_vendor_route=False, keep=bool(os.environ.get("KEEP"))) as lab:
     lab.start_vendor()
-    backup = lab.start_backup_tunnel()
+    backup = lab.start_backup_tunnel(carry_primary=True)
     lab.start_outpostd(lab.config(uplinks={"backup": backup, "probe": {
         "interval_ms": 50, "loss_threshold": 3, "holddown": 3}}))
     def active(path):
@@ -133,6 +139,42 @@ with Lab(build_dir=os.environ["BUILD"], static_vendor_route=False, keep=bool(os.
         print(f"RESULT method=outpost fail={fail} reps={REPS} failover_min_ms={min(fos)} "
               f"failover_median_ms={int(statistics.median(fos))} failback_max_ms={max(r[1] for r in res)} "
               f"lost_pkts={','.join(str(r[2]) for r in res)}", flush=True)
+    if os.environ.get("CALL") == "1" and subprocess.run(["sh", "-c", "command -v sipp"],
+                                                          capture_output=True).returncode == 0:
+        lab_dir = os.path.abspath("tests/lab")
+        lab.stop("kamailio")
+        lab.start_kamailio(auth={"alice": "secret"}, uas="sip:203.0.113.10:5070")
+        lab.start("vendor", "sipp-uas-echo", ["sipp", "-sf", f"{lab_dir}/sipp_uas.xml", "-i", "203.0.113.10",
+                                              "-p", "5070", "-nostdin", "-mi", "203.0.113.10", "-mp", "6000",
+                                              "-rtp_echo"])
+        lab.wait_until(lambda: lab.listening("vendor", "udp", "203.0.113.10", 5070), timeout=10, what="sipp uas")
+        lab.wait_until(lambda: any(s.get("state") == "usable" for s in lab.ctl("show", "sip").get("servers", [])),
+                       timeout=20, what="a usable SIP server")
+        packets = int(T_END * 50)
+        call = lab.start("lan", "sipp-call", [
+            "sipp", "10.20.0.1:5060", "-sf", f"{lab_dir}/sipp_uac_auth.xml", "-i", "10.20.0.10", "-p", "5090",
+            "-mi", "10.20.0.10", "-mp", "6100", "-m", "1", "-nostdin", "-timeout", str(int(T_END) + 40),
+            "-timeout_error", "-s", "bob", "-au", "alice", "-ap", "secret", "-set", "caller", "alice",
+            "-d", str(int(T_END * 1000) + 3000)])
+        row = lab.wait_until(lambda: [c for c in lab.ctl("show", "calls").get("calls", [])
+                                      if c.get("state") == "confirmed" and c.get("media")], timeout=20,
+                             what="the call confirmed")[0]
+        rtp = lab.start("lan", "rtp-stream", [sys.executable, f"{lab_dir}/rtp_stream.py", "10.20.0.10:7100",
+                                              row["media"][0]["lan"]["local"], packets, 20])
+        sent = lambda: [int(l.split()[1]) for l in rtp.log_text().splitlines() if l.startswith("sent ")]
+        time.sleep(T_BREAK)
+        lab.cut_primary_fibre()
+        time.sleep(T_RESTORE - T_BREAK)
+        mend_at = (sent() or [0])[-1]
+        lab.mend_primary_fibre()
+        rtp.wait(T_END + 30)
+        got = set(json.loads(rtp.log_text().strip().splitlines()[-1])["received"])
+        warm = 50  # before the LAN leg latched
+        fo = len([q for q in range(warm, mend_at) if q not in got])
+        fb = len([q for q in range(mend_at, packets) if q not in got])
+        code = call.wait(T_END + 60)
+        print(f"RESULT method=outpost fail=call rtp_lost_failover={fo} failover_ms={fo * 20} "
+              f"rtp_lost_failback={fb} sipp_exit={code} calls_dropped={0 if code == 0 else 1}", flush=True)
     hist = lab.ctl("show", "uplinks")["history"]
     for h in hist[:4]:
         print(f"[failover] outpost switch {h['from']}->{h['to']} gap {h['gap_ms']} ms: {h['reason']}", file=sys.stderr)

@@ -8,6 +8,8 @@
 #include <netlink/netlink.h>
 #include <netlink/route/addr.h>
 #include <netlink/route/link.h>
+#include <netlink/route/link/vlan.h>
+#include <netlink/route/link/vxlan.h>
 #include <netlink/route/route.h>
 #include <netlink/route/rule.h>
 
@@ -69,6 +71,8 @@ void for_each(nl_cache* c, Fn fn) {
   for (nl_object* o = nl_cache_get_first(c); o; o = nl_cache_get_next(o)) fn(o);
 }
 
+constexpr unsigned kVxlanOverhead = 50;  // outer Ethernet 14 + IPv4 20 + UDP 8 + VXLAN 8
+
 struct Installed {
   RouteSpec spec;
   rtnl_route* route;
@@ -97,7 +101,7 @@ std::optional<LinkState> NetlinkRouting::link(const std::string& name) {
   rtnl_link* l = nullptr;
   if (name.empty() || rtnl_link_get_kernel(sk_, 0, name.c_str(), &l) < 0 || !l) return std::nullopt;
   LinkState s{name, rtnl_link_get_ifindex(l), (rtnl_link_get_flags(l) & IFF_UP) != 0,
-              (rtnl_link_get_flags(l) & IFF_LOWER_UP) != 0};
+              (rtnl_link_get_flags(l) & IFF_LOWER_UP) != 0, rtnl_link_get_mtu(l)};
   rtnl_link_put(l);
   return s;
 }
@@ -271,6 +275,69 @@ Result<void> NetlinkRouting::set_link(const std::string& ifname, bool up, unsign
   return {};
 }
 
+std::string DeviceSpec::to_string() const {
+  if (kind == Kind::vlan) return name + " (VLAN " + std::to_string(vlan_id) + " on " + parent + ")";
+  return name + " (VXLAN " + std::to_string(vni) + " to " + (remote ? remote->to_string() : "?") + ":" +
+         std::to_string(port) + " over " + parent + ")";
+}
+
+Result<bool> NetlinkRouting::ensure_device(const DeviceSpec& d) {
+  auto parent = link(d.parent);
+  if (!parent) return make_error("cannot create " + d.to_string() + ": " + d.parent + " not found");
+  // The kernel refuses a VXLAN MTU above the underlay's minus the encapsulation (IPv4: 50 bytes).
+  unsigned mtu = d.kind == DeviceSpec::Kind::vxlan && parent->mtu > kVxlanOverhead
+                     ? std::min(d.mtu, parent->mtu - kVxlanOverhead)
+                     : d.mtu;
+  rtnl_link* have = nullptr;
+  if (rtnl_link_get_kernel(sk_, 0, d.name.c_str(), &have) >= 0 && have) {
+    const char* type = rtnl_link_get_type(have);
+    uint32_t vni = 0;
+    bool same = d.kind == DeviceSpec::Kind::vlan
+                    ? type && std::string(type) == "vlan" && rtnl_link_vlan_get_id(have) == d.vlan_id
+                    : type && std::string(type) == "vxlan" && rtnl_link_vxlan_get_id(have, &vni) == 0 && vni == d.vni;
+    bool settled = (rtnl_link_get_flags(have) & IFF_UP) && (!mtu || rtnl_link_get_mtu(have) == mtu);
+    rtnl_link_put(have);
+    if (!same) return make_error(d.name + " exists and is not " + d.to_string() + ": left alone");
+    if (settled) return false;
+    if (auto r = set_link(d.name, true, mtu); !r) return r.error();
+    return false;
+  }
+  rtnl_link* l = nullptr;
+  if (d.kind == DeviceSpec::Kind::vlan) {
+    l = rtnl_link_vlan_alloc();
+    if (l) rtnl_link_vlan_set_id(l, d.vlan_id);
+  } else {
+    l = rtnl_link_vxlan_alloc();
+    if (l) {
+      rtnl_link_vxlan_set_id(l, d.vni);
+      if (d.remote) {
+        auto remote = to_nl(*d.remote, d.remote->is_v4() ? 32 : 128);
+        rtnl_link_vxlan_set_group(l, remote.get());  // a unicast "group" is the remote VTEP
+      }
+      rtnl_link_vxlan_set_port(l, d.port);
+      rtnl_link_vxlan_set_link(l, uint32_t(parent->ifindex));
+    }
+  }
+  if (!l) return make_error("netlink: out of memory");
+  rtnl_link_set_name(l, d.name.c_str());
+  rtnl_link_set_link(l, parent->ifindex);
+  if (mtu) rtnl_link_set_mtu(l, mtu);
+  rtnl_link_set_flags(l, IFF_UP);
+  int e = rtnl_link_add(sk_, l, NLM_F_CREATE | NLM_F_EXCL);
+  rtnl_link_put(l);
+  if (e < 0) return nl_error("create " + d.to_string(), e);
+  return true;
+}
+
+Result<void> NetlinkRouting::delete_device(const std::string& name) {
+  rtnl_link* l = nullptr;
+  if (rtnl_link_get_kernel(sk_, 0, name.c_str(), &l) < 0 || !l) return {};  // gone already
+  int e = rtnl_link_delete(sk_, l);
+  rtnl_link_put(l);
+  if (e < 0 && e != -NLE_OBJ_NOTFOUND && e != -NLE_NODEV) return nl_error("delete " + name, e);
+  return {};
+}
+
 nlohmann::json NetlinkRouting::dump() {
   nlohmann::json out = {{"table", table_}, {"rule_priority", priority_}, {"routes", nlohmann::json::array()},
                         {"rules", nlohmann::json::array()}};
@@ -368,7 +435,7 @@ void NetlinkEvents::on_object(nl_object* obj, void* arg) {
     auto* l = reinterpret_cast<rtnl_link*>(obj);
     unsigned flags = rtnl_link_get_flags(l);
     LinkState s{rtnl_link_get_name(l) ? rtnl_link_get_name(l) : "", rtnl_link_get_ifindex(l), (flags & IFF_UP) != 0,
-                (flags & IFF_LOWER_UP) != 0};
+                (flags & IFF_LOWER_UP) != 0, rtnl_link_get_mtu(l)};
     self->on_link_(s, self->msg_type_ == RTM_DELLINK);
   } else if (type == "route/route") {
     if (rtnl_route_get_table(reinterpret_cast<rtnl_route*>(obj)) == self->table_) self->on_change_();

@@ -49,11 +49,28 @@ struct ReconcileReport {
   bool changed() const { return routes_added + routes_removed + rules_added + rules_removed > 0; }
 };
 
+// A device outpost creates and owns for the primary: an 802.1Q VLAN on the interface, or a
+// VXLAN toward the vendor POP's VTEP over it.
+struct DeviceSpec {
+  enum class Kind { vlan, vxlan };
+  Kind kind = Kind::vlan;
+  std::string name;
+  std::string parent;  // VLAN: the tagged interface; VXLAN: the underlay
+  uint16_t vlan_id = 0;
+  uint32_t vni = 0;
+  std::optional<IpAddress> remote;  // VXLAN: the remote VTEP
+  uint16_t port = 4789;             // VXLAN: UDP destination port
+  unsigned mtu = 0;                 // 0: the kernel's default
+  bool operator==(const DeviceSpec&) const = default;
+  std::string to_string() const;
+};
+
 struct LinkState {
   std::string name;
   int ifindex = 0;
   bool admin_up = false;
   bool carrier = false;  // IFF_LOWER_UP
+  unsigned mtu = 0;
   bool usable() const { return admin_up && carrier; }
 };
 
@@ -78,6 +95,11 @@ class NetlinkRouting {
   Result<bool> add_address_if_missing(const std::string& ifname, const InterfaceAddress& address);
   Result<void> remove_address(const std::string& ifname, const InterfaceAddress& address);
   Result<void> set_link(const std::string& ifname, bool up, unsigned mtu);
+  // Creates the device (up, with its MTU) unless a device of that name and kind, with the
+  // same VLAN id / VNI, exists already (then only its MTU and IFF_UP are set): true if
+  // created now. A device of that name that is something else is an error, left alone.
+  Result<bool> ensure_device(const DeviceSpec& device);
+  Result<void> delete_device(const std::string& name);
 
   // What is in the table and at the priority now, for `show uplinks`.
   nlohmann::json dump();

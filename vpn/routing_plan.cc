@@ -61,6 +61,34 @@ RoutingState RoutingPlan::state(Path active) const {
   return s;
 }
 
+std::vector<DeviceSpec> primary_devices(const config::Config& c) {
+  const auto& p = c.uplinks.primary;
+  std::vector<DeviceSpec> out;
+  if (!p.configured) return out;
+  std::string underlay = p.interface;
+  if (p.vlan) {
+    DeviceSpec v;
+    v.kind = DeviceSpec::Kind::vlan;
+    v.name = p.interface + "." + std::to_string(*p.vlan);
+    v.parent = p.interface;
+    v.vlan_id = *p.vlan;
+    out.push_back(v);
+    underlay = v.name;
+  }
+  if (p.vxlan) {
+    DeviceSpec x;
+    x.kind = DeviceSpec::Kind::vxlan;
+    x.name = p.vxlan->interface;
+    x.parent = underlay;
+    x.vni = p.vxlan->vni;
+    x.remote = p.vxlan->remote;
+    x.port = p.vxlan->port;
+    out.push_back(x);
+  }
+  if (!out.empty()) out.back().mtu = p.mtu;
+  return out;
+}
+
 Result<TunnelSettings> tunnel_settings(const config::Config& c, const RoutingPlan& plan) {
   const auto& b = c.uplinks.backup;
   std::ifstream in(b.private_key_file);

@@ -45,6 +45,12 @@ struct RoutingPlan {
   bool operator==(const RoutingPlan&) const = default;
 };
 
+// The devices outpost creates and owns for the primary, in creation order: the VLAN
+// (IF.VLAN) if `vlan` is set, then the VXLAN over it (or over IF) if `vxlan` is set. The
+// configured MTU goes to the device the vendor's traffic leaves by (the last one); a VLAN
+// under a VXLAN keeps its parent's. Empty for a plain interface (not outpost's to change).
+std::vector<DeviceSpec> primary_devices(const config::Config& c);
+
 // The tunnel's settings: the private key file is read here (base64, as `wg genkey` writes).
 Result<TunnelSettings> tunnel_settings(const config::Config& c, const RoutingPlan& plan);
 

@@ -15,7 +15,8 @@ namespace outpost::vpn {
   X(netlink_errors, "Netlink requests that failed")                                                \
   X(netlink_resyncs, "Netlink event buffer overruns (everything re-read)")                         \
   X(tunnel_starts, "Starts of the WireGuard engine (wireguard-go)")                                \
-  X(tunnel_failures, "Failed starts or configurations of the WireGuard engine")
+  X(tunnel_failures, "Failed starts or configurations of the WireGuard engine")                   \
+  X(devices_created, "VLAN/VXLAN devices of the primary created (at start or after a deletion)")
 // clang-format on
 OUTPOST_DEFINE_STATS(UplinkStats, "outpost_uplink_", OUTPOST_UPLINK_STATS);
 

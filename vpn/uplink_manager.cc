@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cmath>
 #include <ctime>
+#include <algorithm>
 #include <deque>
 #include <set>
 #include <fstream>
@@ -103,6 +104,7 @@ class UplinkManager final : public Component {
       tunnel = *ts;
     }
     if (auto r = open_netlink(); !r) return r;
+    ensure_primary_devices();
     ensure_primary_address();
     monitor_ = std::make_unique<UplinkMonitor>(
         context_.io, log_.child("probe"),
@@ -146,6 +148,7 @@ class UplinkManager final : public Component {
     plan_ = plan;
     for (auto& h : health_) h.set_settings(health_settings(next));
     if (primary_changed) health_[0] = UplinkHealth(health_settings(next));  // a new link proves itself afresh
+    ensure_primary_devices();
     ensure_primary_address();
     policy_.set_has_backup(plan_.has_backup);
     if (tunnel) {
@@ -178,7 +181,11 @@ class UplinkManager final : public Component {
       if (owned_address_) (void)netlink_->remove_address(owned_address_->first, owned_address_->second);
       owned_address_.reset();
       auto rep = netlink_->remove_all();
-      log_.notice("stopped: removed ", rep.routes_removed, " routes and ", rep.rules_removed, " rules");
+      for (auto it = owned_devices_.rbegin(); it != owned_devices_.rend(); ++it)
+        if (auto r = netlink_->delete_device(it->name); !r) log_.warn(r.error().message);
+      log_.notice("stopped: removed ", rep.routes_removed, " routes, ", rep.rules_removed, " rules and ",
+                  owned_devices_.size(), " device(s)");
+      owned_devices_.clear();
     }
     if (tunnel_) tunnel_->stop();
   }
@@ -278,6 +285,37 @@ class UplinkManager final : public Component {
       owned_address_ = std::make_pair(plan_.primary_if, want);
       log_.info("added ", want.to_string(), " to ", plan_.primary_if);
     }
+  }
+
+  // The primary's VLAN/VXLAN devices: created when missing (at start, on reload, and when
+  // someone deleted them by hand: every reconcile), and then outpost's, removed on change
+  // or stop. A device that was there before outpost, of the right kind, is used, not owned.
+  void ensure_primary_devices() {
+    auto want = primary_devices(config_);
+    auto wanted = [&](const DeviceSpec& d) { return std::find(want.begin(), want.end(), d) != want.end(); };
+    for (auto it = owned_devices_.rbegin(); it != owned_devices_.rend(); ++it)
+      if (!wanted(*it)) {
+        if (auto r = netlink_->delete_device(it->name); !r) log_.warn(r.error().message);
+        else log_.info("removed ", it->to_string());
+      }
+    std::erase_if(owned_devices_, [&](const DeviceSpec& d) { return !wanted(d); });
+    std::string error;
+    for (const auto& d : want) {
+      auto created = netlink_->ensure_device(d);
+      if (!created) {
+        error = created.error().message;
+        break;  // the next device sits on this one
+      }
+      if (!*created) continue;
+      stats_.devices_created.inc();
+      if (std::find(owned_devices_.begin(), owned_devices_.end(), d) == owned_devices_.end()) owned_devices_.push_back(d);
+      log_.notice("created ", d.to_string(), d.mtu ? ", MTU " + std::to_string(d.mtu) : std::string());
+      // A recreated device comes without the address, and with a new ifindex for the probes.
+      if (owned_address_ && owned_address_->first == d.name) owned_address_.reset();
+      if (monitor_) monitor_->reopen(Path::primary);
+    }
+    if (!error.empty() && error != device_error_) log_.err("primary: ", error);
+    device_error_ = error;
   }
 
   // ---- provisioning (commit-confirm) ---------------------------------------------------
@@ -424,6 +462,8 @@ class UplinkManager final : public Component {
   }
 
   void reconcile_now(bool after_event = false) {
+    ensure_primary_devices();
+    ensure_primary_address();
     auto rep = netlink_->reconcile(plan_.state(policy_.active()));
     stats_.reconciles.inc();
     if (after_event && rep.changed()) {
@@ -557,8 +597,37 @@ class UplinkManager final : public Component {
             {"history", history},
             {"provisioning", last_provision_.empty() ? Json(nullptr) : last_provision_},
             {"primary_address_owned", owned_address_ ? Json(owned_address_->second.to_string()) : Json(nullptr)},
+            {"primary_devices", devices_json()},
+            {"vendor_side", vendor_side_json()},
             {"counters", counters},
             {"kernel", netlink_->dump()}};
+  }
+
+  // What the vendor's end must hold for calls to survive a switch (README "Calls across a
+  // switch"): the same vendor-facing address on both paths. For the provisioning sheet.
+  Json vendor_side_json() const {
+    if (!plan_.has_backup) return nullptr;
+    Json allowed = {Prefix{plan_.backup_source, 32}.to_string()};
+    Json out = {{"peer_allowed_ips", allowed}};
+    if (plan_.has_primary) {
+      out["peer_allowed_ips"].push_back(Prefix{plan_.primary_source, 32}.to_string());
+      out["route_via_tunnel"] = config_.uplinks.primary.address.network().to_string() +
+                                " (metric above the private link's route)";
+    }
+    return out;
+  }
+
+  Json devices_json() const {
+    Json out = Json::array();
+    for (const auto& d : primary_devices(config_)) {
+      Json j = {{"name", d.name}, {"kind", d.kind == DeviceSpec::Kind::vlan ? "vlan" : "vxlan"}, {"parent", d.parent},
+                {"mtu", d.mtu}, {"owned", std::find(owned_devices_.begin(), owned_devices_.end(), d) != owned_devices_.end()}};
+      if (d.kind == DeviceSpec::Kind::vlan) j["vlan"] = d.vlan_id;
+      else j.update({{"vni", d.vni}, {"remote", d.remote ? d.remote->to_string() : ""}, {"port", d.port}});
+      out.push_back(j);
+    }
+    if (!device_error_.empty() && !out.empty()) out.back()["error"] = device_error_;
+    return out;
   }
 
   // Link speed from sysfs (Mbit/s), the only capacity figure the kernel gives; null if unknown.
@@ -644,6 +713,8 @@ class UplinkManager final : public Component {
   std::optional<Provisioning> provision_;
   Json last_provision_ = Json::object();
   std::optional<std::pair<std::string, InterfaceAddress>> owned_address_;
+  std::vector<DeviceSpec> owned_devices_;  // created by outpost, in creation order
+  std::string device_error_;               // why the primary's device is missing, if it is
   asio::steady_timer housekeeping_;
   bool reconcile_pending_ = false;
   unsigned last_pending_ = 0;

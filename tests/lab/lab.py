@@ -483,8 +483,8 @@ class Lab:
         return peers.start_nsd(self, role, listen, zones, name)
 
     def start_kamailio(self, role="vendor", listen=("203.0.113.10",), cfg=None, name="kamailio",
-                       auth=None, uas=None):
-        return peers.start_kamailio(self, role, listen, cfg, name, auth, uas)
+                       auth=None, uas=None, websocket=None):
+        return peers.start_kamailio(self, role, listen, cfg, name, auth, uas, websocket)
 
     def start_nginx(self, role="vendor", names=("www.vendor.example", "app.vendor.example", "wss.vendor.example"),
                     name="nginx"):
@@ -505,19 +505,64 @@ class Lab:
         is global, not per namespace): side "o" (outpost) or "v" (vendor)."""
         return f"wg{self.prefix[2:]}{side}"
 
-    def start_backup_tunnel(self, name="wg-vendor", keepalive=None):
+    def start_backup_tunnel(self, name="wg-vendor", keepalive=None, carry_primary=False):
         """Starts the vendor's end of the encrypted backup (wireguard-go in the vendor
         namespace, listening on 192.0.2.6) and returns the `uplinks.backup` section for
-        outpost's config (keys made with `wg genkey`)."""
+        outpost's config (keys made with `wg genkey`).
+
+        carry_primary=True (calls across a switch, vpn/README.md): the vendor also accepts
+        outpost's primary address (198.51.100.1) from the tunnel and routes the primary's
+        subnet into it at metric 100, behind its route over the private link, so when that
+        route is withdrawn (cut_primary_fibre) replies to the same address take the tunnel."""
         t = BACKUP_TUNNEL
         outpost_key, outpost_pub = self.wireguard_keypair("outpost")
         vendor_key, vendor_pub = self.wireguard_keypair("vendor")
-        peers.start_wireguard(self, "vendor", name, self.wireguard_ifname("v"), t["vendor_inner"], t["port"],
-                              vendor_key, outpost_pub, [t["outpost_inner"].split("/")[0] + "/32"],
-                              keepalive=keepalive)
+        allowed = [t["outpost_inner"].split("/")[0] + "/32"]
+        if carry_primary:
+            allowed.append(t["primary_address"] + "/32")
+        vendor_if = self.wireguard_ifname("v")
+        peers.start_wireguard(self, "vendor", name, vendor_if, t["vendor_inner"], t["port"],
+                              vendor_key, outpost_pub, allowed, keepalive=keepalive)
+        if carry_primary:
+            self._ip("vendor", "route", "replace", t["primary_subnet"], "dev", vendor_if, "metric", "100")
         return {"interface": self.wireguard_ifname("o"), "underlay_interface": "inet0",
                 "address": t["outpost_inner"], "private_key_file": str(outpost_key),
                 "peer": {"public_key": vendor_pub, "endpoint": t["vendor_endpoint"], "keepalive": 5}}
+
+    def cut_primary_fibre(self):
+        """A fibre cut on the private link, as it is: outpost's wanp0 loses carrier (wanp's end
+        goes down) and the POP withdraws its route to outpost's primary subnet (the wanp<->vendor
+        link goes down at both ends, which deletes the vendor's route through it)."""
+        self._ip("wanp", "link", "set", "out0", "down")
+        self._ip("wanp", "link", "set", "ven0", "down")
+        self._ip("vendor", "link", "set", "wanp0", "down")
+
+    def mend_primary_fibre(self):
+        """Undoes cut_primary_fibre: carrier first, then the POP's routes (make-before-break:
+        outpost's side is up before the vendor routes replies over it again)."""
+        self._ip("wanp", "link", "set", "out0", "up")
+        self._ip("wanp", "link", "set", "ven0", "up")
+        self._ip("vendor", "link", "set", "wanp0", "up")
+        for role, dst, via in ROUTES:
+            if role in ("wanp", "vendor"):
+                self._ip(role, "route", "replace", dst, "via", via)
+
+    def add_primary_overlay(self, kind, ident, wanp_address, outpost_subnet, port=4789):
+        """The POP's end of a VLAN or VXLAN primary (uplinks.primary.vlan / .vxlan; outpost
+        creates its own end): in wanp, a VLAN `ident` on out0 (kind "vlan") or a VXLAN with
+        VNI `ident` toward outpost's wanp0 address (kind "vxlan"), with wanp_address on it;
+        and the vendor's route to outpost_subnet through wanp. Returns the device's name."""
+        if kind == "vlan":
+            name = f"out0.{ident}"
+            self._ip("wanp", "link", "add", "link", "out0", "name", name, "type", "vlan", "id", str(ident))
+        else:
+            name = f"vx{ident}"
+            self._ip("wanp", "link", "add", name, "type", "vxlan", "id", str(ident), "remote", "198.51.100.1",
+                     "local", "198.51.100.2", "dev", "out0", "dstport", str(port))
+        self._ip("wanp", "addr", "replace", wanp_address, "dev", name)
+        self._ip("wanp", "link", "set", name, "up")
+        self._ip("vendor", "route", "replace", outpost_subnet, "via", "198.51.100.5")
+        return name
 
     @property
     def www_files(self):

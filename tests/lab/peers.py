@@ -127,10 +127,11 @@ def start_nsd(lab, role, listen, zones, name="nsd"):
 
 # ---- Kamailio ------------------------------------------------------------------------
 
-def kamailio_cfg(name, addresses, auth=None, uas=None):
+def kamailio_cfg(name, addresses, auth=None, uas=None, websocket=None):
     """The vendor SIP server's config text (tests/lab/kamailio.cfg rendered).
     auth: {user: password} turns on digest auth (realm vendor.example) for REGISTER and for
-    new requests from our domain; uas: "sip:HOST:PORT" gets requests for unknown AORs."""
+    new requests from our domain; uas: "sip:HOST:PORT" gets requests for unknown AORs;
+    websocket: a TCP port for SIP over plain WebSocket (browsers registered at the vendor)."""
     defines = []
     users = []
     if auth:
@@ -142,25 +143,31 @@ def kamailio_cfg(name, addresses, auth=None, uas=None):
     if uas:
         defines.append(f'#!define UAS_ADDR "{uas}"')
     listen = [f"listen={proto}:{a}:5060" for a in addresses for proto in ("udp", "tcp")]
+    if websocket:
+        defines.append("#!define WITH_WEBSOCKET")
+        listen += [f"listen=tcp:{a}:{websocket}" for a in addresses]
     aliases = ["vendor.example"] + [h for h, a in VENDOR_HOSTS.items() if a in addresses]
     return _render("kamailio.cfg", DEFINES="\n".join(defines), LISTEN="\n".join(listen),
                    ALIASES="\n".join(f"alias={h}" for h in aliases), SERVER=f"outpost-lab {name}",
                    USERS="\n".join(users))
 
 
-def launch_kamailio(lab, role, listen, cfg, name, auth=None, uas=None):
+def launch_kamailio(lab, role, listen, cfg, name, auth=None, uas=None, websocket=None):
     folder = _folder(lab, name)
     addresses = _addresses(listen)
-    text = cfg.replace("@RUN@", str(lab.rundir)) if cfg is not None else kamailio_cfg(name, addresses, auth, uas)
+    text = (cfg.replace("@RUN@", str(lab.rundir)) if cfg is not None
+            else kamailio_cfg(name, addresses, auth, uas, websocket))
     conf = folder / "kamailio.cfg"
     conf.write_text(text)
     argv = ["kamailio", "-DD", "-E", "-f", conf, "-Y", folder, "-P", folder / "kamailio.pid", "-m", "64", "-M", "8"]
     peer = lab.start(role, name, argv)
-    return peer, lambda: all(lab.listening(role, p, a, 5060) for a in addresses for p in ("udp", "tcp"))
+    return peer, lambda: (all(lab.listening(role, p, a, 5060) for a in addresses for p in ("udp", "tcp")) and
+                          all(lab.listening(role, "tcp", a, websocket) for a in addresses if websocket))
 
 
-def start_kamailio(lab, role="vendor", listen=("203.0.113.10",), cfg=None, name="kamailio", auth=None, uas=None):
-    return _wait(lab, launch_kamailio(lab, role, listen, cfg, name, auth, uas))
+def start_kamailio(lab, role="vendor", listen=("203.0.113.10",), cfg=None, name="kamailio", auth=None, uas=None,
+                   websocket=None):
+    return _wait(lab, launch_kamailio(lab, role, listen, cfg, name, auth, uas, websocket))
 
 
 # ---- nginx ---------------------------------------------------------------------------

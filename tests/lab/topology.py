@@ -60,4 +60,8 @@ BACKUP_TUNNEL = {
     "vendor_inner": "198.51.100.18/30",
     "vendor_endpoint": "192.0.2.6:51820",
     "port": 51820,
+    # Calls across a switch (vpn/README.md): outpost's vendor-facing address is its primary
+    # address on both paths; start_backup_tunnel(carry_primary=True) lets it through.
+    "primary_address": "198.51.100.1",
+    "primary_subnet": "198.51.100.0/30",
 }

@@ -45,3 +45,31 @@ TEST_CASE("VLAN and VXLAN primaries route through the device outpost creates", "
   c.uplinks.primary.vxlan = config::Vxlan{100, *parse_address("198.51.100.2"), 4789, "opvx100"};
   CHECK(RoutingPlan::from_config(c).primary_if == "opvx100");
 }
+
+TEST_CASE("outpost owns a device only for a VLAN or VXLAN primary, MTU on the outermost", "[vpn][plan]") {
+  CHECK(primary_devices(load("")).empty());  // a plain interface is not outpost's to change
+  auto vlan = load("    vlan: 120\n    mtu: 1400\n");
+  auto d = primary_devices(vlan);
+  REQUIRE(d.size() == 1);
+  CHECK(d[0].kind == DeviceSpec::Kind::vlan);
+  CHECK(d[0].name == "wanp0.120");
+  CHECK(d[0].parent == "wanp0");
+  CHECK(d[0].vlan_id == 120);
+  CHECK(d[0].mtu == 1400);
+  CHECK(d[0].name == RoutingPlan::from_config(vlan).primary_if);
+
+  auto both = load("    vlan: 120\n    mtu: 1400\n    vxlan:\n      vni: 5000\n      remote: 198.51.100.2\n");
+  d = primary_devices(both);
+  REQUIRE(d.size() == 2);
+  CHECK(d[0].name == "wanp0.120");
+  CHECK(d[0].mtu == 0);  // the VLAN under the VXLAN keeps its parent's MTU
+  CHECK(d[1].kind == DeviceSpec::Kind::vxlan);
+  CHECK(d[1].name == "opvx5000");
+  CHECK(d[1].parent == "wanp0.120");  // VXLAN over the VLAN
+  CHECK(d[1].vni == 5000);
+  CHECK(d[1].remote->to_string() == "198.51.100.2");
+  CHECK(d[1].port == 4789);
+  CHECK(d[1].mtu == 1400);
+  CHECK(d[1].to_string() == "opvx5000 (VXLAN 5000 to 198.51.100.2:4789 over wanp0.120)");
+  CHECK(d[1].name == RoutingPlan::from_config(both).primary_if);
+}
