@@ -39,12 +39,21 @@ std::vector<std::unique_ptr<Component>> build_components(const ComponentContext&
   // Uplinks first: the vendor routes exist before anything talks to the vendor.
   if (vpn::uplinks_configured(config)) out.push_back(vpn::make_uplink_component(context, config));
   if (config.dns.enabled) out.push_back(dns::make_dns_component(context, config, uplink));
-  if (config.tls.enabled) out.push_back(dataplane::make_tls_component(context, config, uplink));
+  dataplane::TlsPassthrough* tls = nullptr;
+  if (config.tls.enabled) {
+    auto t = dataplane::make_tls_component(context, config, uplink);
+    tls = t.get();
+    out.push_back(std::move(t));
+  }
   if (config.sip.enabled) {
     // Media before SIP: the relay takes offers from the first SDP the proxy rewrites.
     auto relay = media::make_media_relay(context, config);
     out.push_back(std::make_unique<SharedComponent>(relay));
-    out.push_back(sip::make_sip_component(context, config, uplink, relay));
+    auto sip = sip::make_sip_component(context, config, uplink, relay);
+    // The passthrough on :443 hands vendor.wss_fqdn to the SIP proxy (SIP over WSS).
+    if (tls)
+      if (auto wss = sip->wss_handler()) tls->set_wss_handler(std::move(wss));
+    out.push_back(std::move(sip));
   }
   return out;
 }

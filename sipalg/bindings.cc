@@ -141,7 +141,10 @@ Result<void> Bindings::parse(const std::string& text, int64_t now) {
       DeviceTarget t;
       t.contact = r["contact"].get<std::string>();
       const std::string transport = r["transport"].get<std::string>();
-      t.flow = Flow{Side::lan, transport == "tcp" ? Transport::tcp : transport == "tls" ? Transport::tls : Transport::udp,
+      t.flow = Flow{Side::lan, transport == "tcp"   ? Transport::tcp
+                                    : transport == "tls" ? Transport::tls
+                                    : transport == "wss" ? Transport::wss
+                                                         : Transport::udp,
                     *source, 0};
       t.last_used = now;
       std::string token = r["token"].get<std::string>();

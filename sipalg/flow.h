@@ -10,14 +10,39 @@
 namespace outpost::sip {
 
 enum class Side { lan, uplink };
-enum class Transport { udp, tcp, tls };  // tls: LAN side only (devices connect to outpost)
+// tls, wss: LAN side only (devices connect to outpost). wss: SIP over secure WebSocket
+// (RFC 7118), on the TLS passthrough's port for vendor.wss_fqdn.
+enum class Transport { udp, tcp, tls, wss };
 
 inline const char* to_string(Side s) { return s == Side::lan ? "lan" : "uplink"; }
-inline const char* to_string(Transport t) { return t == Transport::udp ? "udp" : t == Transport::tcp ? "tcp" : "tls"; }
-inline const char* via_token(Transport t) { return t == Transport::udp ? "UDP" : t == Transport::tcp ? "TCP" : "TLS"; }
-// The URI parameter for a transport ("" for UDP, the default).
+inline const char* to_string(Transport t) {
+  switch (t) {
+    case Transport::udp: return "udp";
+    case Transport::tcp: return "tcp";
+    case Transport::tls: return "tls";
+    case Transport::wss: return "wss";
+  }
+  return "udp";
+}
+inline const char* via_token(Transport t) {
+  switch (t) {
+    case Transport::udp: return "UDP";
+    case Transport::tcp: return "TCP";
+    case Transport::tls: return "TLS";
+    case Transport::wss: return "WSS";
+  }
+  return "UDP";
+}
+// The URI parameter for a transport ("" for UDP, the default). RFC 7118 §5: "ws" names
+// both WS and WSS in URIs (only the Via says WSS).
 inline const char* transport_param(Transport t) {
-  return t == Transport::udp ? "" : t == Transport::tcp ? ";transport=tcp" : ";transport=tls";
+  switch (t) {
+    case Transport::udp: return "";
+    case Transport::tcp: return ";transport=tcp";
+    case Transport::tls: return ";transport=tls";
+    case Transport::wss: return ";transport=ws";
+  }
+  return "";
 }
 // Connection-oriented (TCP or TLS): replies go back on the connection.
 inline bool is_stream(Transport t) { return t != Transport::udp; }
@@ -43,15 +68,18 @@ struct Identity {
   IpAddress uplink;
   uint16_t uplink_port = 5060;
   uint16_t lan_tls_port = 0;  // SIP over TLS on the LAN address (0: none)
+  uint16_t lan_wss_port = 0;  // SIP over WSS on the LAN address: the TLS passthrough's port (0: none)
   std::vector<uint16_t> lan_extra_ports{};  // the profile's extra LAN ports (AETA: 5070)
 
   const IpAddress& address(Side s) const { return s == Side::lan ? lan : uplink; }
   uint16_t port(Side s) const { return s == Side::lan ? lan_port : uplink_port; }
-  // The port a peer reaches outpost on with `t` (TLS has its own on the LAN side).
+  // The port a peer reaches outpost on with `t` (TLS and WSS have their own on the LAN side).
   // ... or an extra port the peer uses (local_port, LAN side only).
   uint16_t port(Side s, Transport t, uint16_t local_port = 0) const {
     if (s == Side::lan && local_port) return local_port;
-    return s == Side::lan && t == Transport::tls ? lan_tls_port : port(s);
+    if (s == Side::lan && t == Transport::tls) return lan_tls_port;
+    if (s == Side::lan && t == Transport::wss) return lan_wss_port;
+    return port(s);
   }
   std::string host_port(Side s) const { return Endpoint{address(s), port(s)}.to_string(); }
   std::string host_port(Side s, Transport t, uint16_t local_port = 0) const {
@@ -61,7 +89,7 @@ struct Identity {
   bool is_own(const IpAddress& a, unsigned p) const {
     if (a == uplink && p == uplink_port) return true;
     if (a != lan) return false;
-    if (p == lan_port || (lan_tls_port && p == lan_tls_port)) return true;
+    if (p == lan_port || (lan_tls_port && p == lan_tls_port) || (lan_wss_port && p == lan_wss_port)) return true;
     for (auto x : lan_extra_ports)
       if (p == x) return true;
     return false;

@@ -158,8 +158,11 @@ std::vector<std::string> foreign_record_routes(const Message& m, const Identity&
 
 void set_list(Message& m, const char* name, const std::vector<std::string>& values) {
   m.remove_all(name);
-  // sofia prepends list headers: insert the last one first.
-  for (auto it = values.rbegin(); it != values.rend(); ++it) m.add_header(name, *it);
+  // One comma-separated value, parsed into one chain: sofia prepends some list headers
+  // (Via, Record-Route) and appends others (Route), but keeps a chain's own order.
+  std::string joined;
+  for (const auto& v : values) joined += (joined.empty() ? "" : ", ") + v;
+  if (!joined.empty()) m.add_header(name, joined);
 }
 
 std::string first_contact_uri(const Message& m) {

@@ -20,6 +20,7 @@
 #include "sipalg/sip_proxy.h"
 #include "sipalg/stats.h"
 #include "sipalg/transport.h"
+#include "sipalg/ws_transport.h"
 
 namespace outpost::sip {
 namespace {
@@ -62,7 +63,12 @@ CoreSettings settings_from(const config::Config& c, const Identity& me) {
   return s;
 }
 
-class SipComponent final : public Component {
+// SIP over WSS needs a name for the passthrough to hand over and a certificate for it.
+bool wss_configured(const config::Config& c) {
+  return c.tls.enabled && !c.vendor.wss_fqdn.empty() && !c.tls.wss_certificate.empty() && !c.tls.wss_key.empty();
+}
+
+class SipComponent final : public SipProxy {
  public:
   SipComponent(const ComponentContext& context, const config::Config& config, std::shared_ptr<dns::UplinkResolver> uplink,
                std::shared_ptr<media::MediaRelay> media)
@@ -79,11 +85,17 @@ class SipComponent final : public Component {
         relocate_(context.io),
         persist_timer_(context.io),
         cdr_sync_(context.io),
-        uplink_retry_(context.io) {}
+        uplink_retry_(context.io) {
+    if (wss_configured(config)) wss_ = std::make_shared<WssAcceptor>();
+    else if (!config.vendor.wss_fqdn.empty())
+      log_.notice("no tls.wss_certificate/wss_key (or tls disabled): ", config.vendor.wss_fqdn,
+                  " is passed through to the vendor, SIP over WSS is not terminated here");
+  }
 
   ~SipComponent() override { stop(); }
 
   std::string_view name() const override { return "sip"; }
+  std::shared_ptr<dataplane::WssHandler> wss_handler() const override { return wss_; }
 
   Result<void> start() override {
     Identity me;
@@ -124,6 +136,16 @@ class SipComponent final : public Component {
       }
       me.lan_tls_port = config_.sip.tls_port;
     }
+    if (wss_) {
+      if (auto r = transports_.enable_wss(Side::lan, config_.tls.https_port, config_.tls.wss_certificate,
+                                          config_.tls.wss_key);
+          !r) {
+        transports_.close();
+        return r;
+      }
+      me.lan_wss_port = config_.tls.https_port;
+      wss_->attach(&transports_);
+    }
     me_ = me;
     state_file_ = config_.management.state_dir + "/sip-registrations.json";
     std::error_code fec;
@@ -150,7 +172,8 @@ class SipComponent final : public Component {
     running_ = true;
     if (watch_uplink_) watch_for_uplink();
     log_.notice("relaying SIP: LAN ", me.host_port(Side::lan), " (UDP+TCP", me.lan_tls_port ? ", TLS " : "",
-                me.lan_tls_port ? std::to_string(me.lan_tls_port) : "", ") <-> uplink ", uplink_text(),
+                me.lan_tls_port ? std::to_string(me.lan_tls_port) : "", wss_ ? ", WSS " + config_.vendor.wss_fqdn + ":" : "",
+                wss_ ? std::to_string(me.lan_wss_port) : "", ") <-> uplink ", uplink_text(),
                 " (UDP+TCP), ", config_.vendor.sip_servers.size(), " vendor server entries");
     return {};
   }
@@ -173,6 +196,7 @@ class SipComponent final : public Component {
     close_cdr();
     commands_.clear();
     gauges_.clear();
+    if (wss_) wss_->attach(nullptr);
     transports_.close();
   }
 
@@ -338,6 +362,7 @@ class SipComponent final : public Component {
   std::unique_ptr<RelaySdp> relay_sdp_;
   SdpRewriter* sdp_ = &pass_through_sdp_;  // the one of the two above in use
   std::unique_ptr<ProxyCore> core_;
+  std::shared_ptr<WssAcceptor> wss_;  // null: no SIP over WSS
   Identity me_;
   std::string state_file_;
   asio::steady_timer housekeeping_, relocate_, persist_timer_, cdr_sync_, uplink_retry_;
@@ -353,7 +378,7 @@ class SipComponent final : public Component {
 
 }  // namespace
 
-std::unique_ptr<Component> make_sip_component(const ComponentContext& context, const config::Config& config,
+std::unique_ptr<SipProxy> make_sip_component(const ComponentContext& context, const config::Config& config,
                                               std::shared_ptr<dns::UplinkResolver> uplink,
                                               std::shared_ptr<media::MediaRelay> media) {
   return std::make_unique<SipComponent>(context, config, std::move(uplink), std::move(media));

@@ -46,13 +46,14 @@ enum class Drop {
   send_failed,         // the socket refused it
   tls_handshake,       // a TLS connection whose handshake failed
   no_uplink,           // vendor-bound while outpost has no uplink address yet (503)
+  ws_handshake,        // a WSS connection whose HTTP upgrade failed or did not offer "sip"
   count_
 };
 
 inline constexpr std::array<const char*, static_cast<size_t>(Drop::count_)> kDropNames = {
     "malformed", "oversize",  "bad_framing",   "source_not_allowed", "scanner",    "rate_limited", "stray_response",
     "no_route",  "forbidden_target", "loop", "too_many_hops", "send_failed", "tls_handshake",
-    "no_uplink"};
+    "no_uplink", "ws_handshake"};
 
 class SipCounters {
  public:

@@ -3,9 +3,11 @@
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/asio/write.hpp>
+#include <algorithm>
 #include <optional>
 
 #include "sipalg/framing.h"
+#include "sipalg/ws_transport.h"
 
 namespace outpost::sip {
 
@@ -40,6 +42,31 @@ struct Transports::TlsSide {
   uint64_t accepted = 0, handshake_failures = 0;
   TlsSide(asio::io_context& io, Side s) : side(s), acceptor(io) {}
 };
+
+struct Transports::WssSide {
+  Side side;
+  uint16_t port;
+  asio::ssl::context context{asio::ssl::context::tls_server};
+  uint64_t accepted = 0, handshake_failures = 0;
+  WssSide(Side s, uint16_t p) : side(s), port(p) {}
+};
+
+namespace {
+// A server context for SIP over TLS and WSS: TLS 1.2 or newer, the chain and key in PEM.
+Result<void> load_server_context(asio::ssl::context& context, const std::string& certificate, const std::string& key,
+                                 const char* what) {
+  boost::system::error_code ec;
+  context.set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
+                          asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
+                          asio::ssl::context::no_tlsv1_1 | asio::ssl::context::single_dh_use,
+                      ec);
+  if (!ec) context.use_certificate_chain_file(certificate, ec);
+  if (ec) return make_error(std::string("sip: ") + what + " certificate " + certificate + ": " + ec.message());
+  context.use_private_key_file(key, asio::ssl::context::pem, ec);
+  if (ec) return make_error(std::string("sip: ") + what + " key " + key + ": " + ec.message());
+  return {};
+}
+}  // namespace
 
 class TcpConnection : public std::enable_shared_from_this<TcpConnection> {
  public:
@@ -212,15 +239,8 @@ Result<void> Transports::open(Side side, const IpAddress& address, uint16_t udp_
 Result<void> Transports::open_tls(Side side, const IpAddress& address, uint16_t port, const std::string& certificate,
                                   const std::string& key) {
   auto t = std::make_unique<TlsSide>(io_, side);
+  if (auto r = load_server_context(t->context, certificate, key, "TLS"); !r) return r;
   boost::system::error_code ec;
-  t->context.set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
-                             asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
-                             asio::ssl::context::no_tlsv1_1 | asio::ssl::context::single_dh_use,
-                         ec);
-  if (!ec) t->context.use_certificate_chain_file(certificate, ec);
-  if (ec) return make_error("sip: TLS certificate " + certificate + ": " + ec.message());
-  t->context.use_private_key_file(key, asio::ssl::context::pem, ec);
-  if (ec) return make_error("sip: TLS key " + key + ": " + ec.message());
   tcp::endpoint at(address, port);
   t->acceptor.open(at.protocol(), ec);
   if (!ec) t->acceptor.set_option(asio::socket_base::reuse_address(true), ec);
@@ -256,6 +276,28 @@ Result<void> Transports::open_extra(Side side, const IpAddress& address, uint16_
   return {};
 }
 
+Result<void> Transports::enable_wss(Side side, uint16_t port, const std::string& certificate, const std::string& key) {
+  auto w = std::make_unique<WssSide>(side, port);
+  if (auto r = load_server_context(w->context, certificate, key, "WSS"); !r) return r;
+  wss_ = std::move(w);
+  return {};
+}
+
+bool Transports::accept_wss(tcp::socket socket, std::vector<uint8_t> first_bytes) {
+  if (!wss_) return false;
+  ++wss_->accepted;
+  auto c = std::make_shared<WsConnection>(*this, std::move(socket), wss_->context, std::move(first_bytes), wss_->side,
+                                          next_id_++);
+  ws_connections_[c->id()] = c;
+  c->start();
+  return true;
+}
+
+void Transports::ws_handshake_failed(Side side, const char* reason) {
+  if (wss_) ++wss_->handshake_failures;
+  on_drop_(side, reason);
+}
+
 void Transports::accept_tls(TlsSide& t) {
   std::weak_ptr<bool> alive = alive_;
   t.acceptor.async_accept([this, &t, alive](boost::system::error_code ec, tcp::socket socket) {
@@ -279,6 +321,8 @@ void Transports::close() {
   for (auto& [p, t] : extra_tcp_) t->acceptor.close(ec);
   for (auto& [id, c] : connections_) c->close();
   connections_.clear();
+  for (auto& [id, c] : ws_connections_) c->close();
+  ws_connections_.clear();
 }
 
 uint16_t Transports::udp_port(Side side) const {
@@ -335,6 +379,19 @@ std::shared_ptr<TcpConnection> Transports::connection_to(const Flow& to) {
 }
 
 bool Transports::send(const Flow& to, const std::string& bytes) {
+  if (to.transport == Transport::wss) {
+    // Browsers are reached over their own connection only: outpost opens no WebSocket.
+    auto it = ws_connections_.find(to.connection);
+    if (it == ws_connections_.end() || !it->second->open()) {
+      it = std::find_if(ws_connections_.begin(), ws_connections_.end(), [&to](const auto& e) {
+        return e.second->side() == to.side && e.second->open() && e.second->peer().address == to.peer.address &&
+               e.second->peer().port == to.peer.port;
+      });
+      if (it == ws_connections_.end()) return false;
+    }
+    it->second->send(bytes);
+    return true;
+  }
   if (is_stream(to.transport)) {
     auto c = connection_to(to);
     if (!c) return false;
@@ -396,6 +453,14 @@ nlohmann::json Transports::status() const {
                     {"address", Endpoint{ep.address(), ep.port()}.to_string()},
                     {"received", tls_messages_[s == Side::lan ? 0 : 1]}, {"accepted", t->accepted}, {"connections", open},
                     {"handshake_failures", t->handshake_failures}});
+  }
+  if (wss_) {
+    size_t open = 0;
+    for (const auto& [id, c] : ws_connections_) open += c->open();
+    rows.push_back({{"side", to_string(wss_->side)}, {"transport", "wss"},
+                    {"address", Endpoint{bind_address_[wss_->side == Side::lan ? 0 : 1], wss_->port}.to_string()},
+                    {"received", wss_messages_[wss_->side == Side::lan ? 0 : 1]}, {"accepted", wss_->accepted},
+                    {"connections", open}, {"handshake_failures", wss_->handshake_failures}});
   }
   return rows;
 }

@@ -13,6 +13,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -33,6 +34,7 @@ using MessageHandler = std::function<void(const Flow& from, std::string_view byt
 using DropHandler = std::function<void(Side side, const char* reason)>;
 
 class TcpConnection;
+class WsConnection;
 
 class Transports final : public Sender {
  public:
@@ -48,6 +50,13 @@ class Transports final : public Sender {
   // A SIP over TLS listener (LAN side): TLS 1.2 or newer, certificate chain and key in PEM.
   Result<void> open_tls(Side side, const IpAddress& address, uint16_t port, const std::string& certificate,
                         const std::string& key);
+  // SIP over WSS (RFC 7118, ws_transport.h) on connections the TLS passthrough hands over
+  // (port: the passthrough's, for `show sip`): TLS 1.2 or newer, certificate chain and key
+  // in PEM.
+  Result<void> enable_wss(Side side, uint16_t port, const std::string& certificate, const std::string& key);
+  // A handed-over connection (the bytes already read go to TLS first). False when WSS is
+  // not enabled (the socket is closed).
+  bool accept_wss(boost::asio::ip::tcp::socket socket, std::vector<uint8_t> first_bytes);
   void close();
   bool send(const Flow& to, const std::string& bytes) override;
   // The local address the kernel would use towards `peer` (for Via on an unbound uplink).
@@ -56,16 +65,21 @@ class Transports final : public Sender {
 
   // Called by connections.
   void deliver(const Flow& from, std::string_view bytes) {
-    ++(from.transport == Transport::tls ? tls_messages_ : tcp_messages_)[from.side == Side::lan ? 0 : 1];
+    ++(from.transport == Transport::tls   ? tls_messages_
+       : from.transport == Transport::wss ? wss_messages_
+                                          : tcp_messages_)[from.side == Side::lan ? 0 : 1];
     on_message_(from, bytes);
   }
   void dropped(Side side, const char* reason) { on_drop_(side, reason); }
   void forget(uint64_t id) { connections_.erase(id); }
+  void forget_ws(uint64_t id) { ws_connections_.erase(id); }
+  void ws_handshake_failed(Side side, const char* reason);
 
  private:
   struct UdpSide;
   struct TcpSide;
   struct TlsSide;
+  struct WssSide;
   void receive(UdpSide& u);
   void accept(TcpSide& t);
   std::shared_ptr<TcpConnection> connection_to(const Flow& to);
@@ -83,14 +97,18 @@ class Transports final : public Sender {
   std::map<uint16_t, std::unique_ptr<TcpSide>> extra_tcp_;
   void accept_tls(TlsSide& t);
   std::map<uint64_t, std::shared_ptr<TcpConnection>> connections_;
+  std::unique_ptr<WssSide> wss_;
+  std::map<uint64_t, std::shared_ptr<WsConnection>> ws_connections_;
   IpAddress bind_address_[2];
   uint64_t next_id_ = 1;
   uint64_t send_errors_ = 0;
   uint64_t tcp_messages_[2] = {0, 0};
   uint64_t tls_messages_[2] = {0, 0};
+  uint64_t wss_messages_[2] = {0, 0};
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 
   friend class TcpConnection;
+  friend class WsConnection;
 };
 
 }  // namespace outpost::sip
