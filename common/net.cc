@@ -1,6 +1,10 @@
 #include "common/net.h"
 
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <array>
+#include <boost/asio/ip/udp.hpp>
 #include <charconv>
 
 namespace outpost {
@@ -155,6 +159,21 @@ bool valid_dns_name(std::string_view name, bool allow_wildcard) {
     start = dot + 1;
   }
   return true;
+}
+
+std::optional<IpAddress> source_address_toward(const IpAddress& destination) {
+  using udp = boost::asio::ip::udp;
+  udp::endpoint to(destination, 9);
+  int fd = ::socket(to.protocol().family(), SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return std::nullopt;
+  udp::endpoint local;
+  socklen_t length = static_cast<socklen_t>(local.capacity());
+  bool ok = ::connect(fd, to.data(), static_cast<socklen_t>(to.size())) == 0 &&
+            ::getsockname(fd, local.data(), &length) == 0;
+  ::close(fd);
+  if (!ok) return std::nullopt;
+  local.resize(length);
+  return local.address();
 }
 
 }  // namespace outpost

@@ -11,6 +11,9 @@ namespace outpost {
 using IpAddress = boost::asio::ip::address;
 
 std::optional<IpAddress> parse_address(std::string_view text);
+// The source address the kernel would pick for a packet to `destination` (a connected UDP
+// socket: no packet is sent); nullopt without a route.
+std::optional<IpAddress> source_address_toward(const IpAddress& destination);
 
 struct Prefix {
   IpAddress address;  // network address (host bits cleared)

@@ -174,6 +174,12 @@ struct Management {
   std::string profile_dir;  // "" = the installed profiles directory
 };
 
+struct Config;
+// The address outpost speaks to the vendor from (SIP's and the media relay's uplink side):
+// the primary uplink's address when one is configured, else the kernel's source address
+// toward the first vendor prefix; nullopt while there is neither.
+std::optional<IpAddress> vendor_facing_address(const Config& c);
+
 struct Config {
   std::string file;
   Lan lan;
@@ -186,5 +192,11 @@ struct Config {
   Dataplane dataplane;
   Management management;
 };
+
+inline std::optional<IpAddress> vendor_facing_address(const Config& c) {
+  if (c.uplinks.primary.configured) return c.uplinks.primary.address.address;
+  if (c.vendor.prefixes.empty()) return std::nullopt;
+  return source_address_toward(c.vendor.prefixes.front().address);
+}
 
 }  // namespace outpost::config

@@ -16,21 +16,6 @@ namespace asio = boost::asio;
 constexpr std::chrono::seconds kSweepInterval{1};
 constexpr unsigned kBindAttempts = 16;  // pairs tried when a port is taken by another program
 
-// The source address the kernel picks toward the vendor: the uplink address when
-// uplinks.primary is not configured (the uplink is set up by hand or by the lab).
-std::optional<IpAddress> route_source_toward_vendor(asio::io_context& io, const config::Config& c) {
-  if (c.vendor.prefixes.empty()) return std::nullopt;
-  asio::ip::udp::socket s(io);
-  boost::system::error_code ec;
-  const IpAddress probe = c.vendor.prefixes.front().address;
-  s.open(probe.is_v4() ? asio::ip::udp::v4() : asio::ip::udp::v6(), ec);
-  if (!ec) s.connect(asio::ip::udp::endpoint(probe, 9), ec);  // no packet is sent
-  if (ec) return std::nullopt;
-  auto local = s.local_endpoint(ec);
-  if (ec) return std::nullopt;
-  return local.address();
-}
-
 std::vector<Prefix> lan_sources(const config::Config& c) {
   if (!c.lan.client_subnets.empty()) return c.lan.client_subnets;
   return {c.lan.address.network()};
@@ -158,8 +143,7 @@ class MediaRelayComponent final : public MediaRelay {
   }
 
   Result<IpAddress> uplink_address() {
-    if (config_.uplinks.primary.configured) return config_.uplinks.primary.address.address;
-    if (!uplink_address_) uplink_address_ = route_source_toward_vendor(context_.io, config_);
+    if (!uplink_address_) uplink_address_ = config::vendor_facing_address(config_);
     if (!uplink_address_) return make_error("no uplink address yet (no route toward the vendor prefixes)");
     return *uplink_address_;
   }

@@ -36,20 +36,6 @@ constexpr auto kPersistDelay = 1s;
 // How often a SIP proxy started without an uplink address looks for one.
 constexpr auto kUplinkRetry = 5s;
 
-// The address the kernel picks towards the vendor, when no primary uplink is configured.
-std::optional<IpAddress> route_source(asio::io_context& io, const config::Config& c) {
-  if (c.vendor.prefixes.empty()) return std::nullopt;
-  asio::ip::udp::socket s(io);
-  boost::system::error_code ec;
-  IpAddress probe = c.vendor.prefixes.front().address;
-  s.open(probe.is_v4() ? asio::ip::udp::v4() : asio::ip::udp::v6(), ec);
-  if (!ec) s.connect(asio::ip::udp::endpoint(probe, 5060), ec);
-  if (ec) return std::nullopt;
-  auto local = s.local_endpoint(ec);
-  if (ec) return std::nullopt;
-  return local.address();
-}
-
 CoreSettings settings_from(const config::Config& c, const Identity& me) {
   CoreSettings s;
   s.me = me;
@@ -213,10 +199,7 @@ class SipComponent final : public SipProxy {
 
   std::string uplink_text() const { return watch_uplink_ ? "none (waiting for an address)" : me_.host_port(Side::uplink); }
 
-  std::optional<IpAddress> uplink_address() const {
-    if (config_.uplinks.primary.configured) return config_.uplinks.primary.address.address;
-    return route_source(context_.io, config_);
-  }
+  std::optional<IpAddress> uplink_address() const { return config::vendor_facing_address(config_); }
 
   void watch_for_uplink() {
     uplink_retry_.expires_after(kUplinkRetry);

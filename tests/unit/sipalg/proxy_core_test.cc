@@ -52,28 +52,10 @@ struct Harness {
   double drops(const char* reason) { return *metrics.value("outpost_sip_dropped_total", {{"reason", reason}}); }
 };
 
-// A response to `request` (as the vendor or a device would build it).
-std::string respond(const std::string& request, int code, const std::string& reason, const std::string& extra = "",
-                    const std::string& to_tag = "v1") {
-  std::string r = "SIP/2.0 " + std::to_string(code) + " " + reason + "\r\n";
-  for (const auto& v : headers(request, "Via")) r += "Via: " + v + "\r\n";
-  r += "From: " + headers(request, "From").at(0) + "\r\n";
-  std::string to = headers(request, "To").at(0);
-  if (to.find("tag=") == std::string::npos && code > 100) to += ";tag=" + to_tag;
-  r += "To: " + to + "\r\nCall-ID: " + headers(request, "Call-ID").at(0) + "\r\nCSeq: " + headers(request, "CSeq").at(0) +
-       "\r\n" + extra + "Content-Length: 0\r\n\r\n";
-  return r;
-}
-
 bool mentions_lan(const std::vector<std::string>& values) {
   for (const auto& v : values)
     if (v.find("10.20.0.") != std::string::npos) return true;
   return false;
-}
-
-std::string token_contact(const std::string& request) {
-  std::string c = headers(request, "Contact").at(0);
-  return c.substr(c.find('<') + 1, c.find('>') - c.find('<') - 1);
 }
 
 }  // namespace
@@ -116,7 +98,7 @@ TEST_CASE("REGISTER: the vendor sees only outpost, the challenge passes untouche
   out = h.sender.take();
   REQUIRE(out.size() == 1);
   CHECK(headers(out[0].bytes, "Authorization") == std::vector<std::string>{auth.substr(15)});
-  std::string ours = token_contact(out[0].bytes);
+  std::string ours = contact_uri(out[0].bytes);
   h.in(kVendor, respond(out[0].bytes, 200, "OK", "Contact: <" + ours + ">;expires=120\r\n"));
   out = h.sender.take();
   REQUIRE(out.size() == 1);
@@ -166,7 +148,7 @@ TEST_CASE("INVITE dialog: Record-Route per side, ACK and BYE follow the route se
   out = h.sender.take();
   REQUIRE(out.size() == 1);
   CHECK(headers(out[0].bytes, "Record-Route") == std::vector<std::string>{"<sip:10.20.0.1:5060;lr>"});
-  const std::string dialog_contact = token_contact(out[0].bytes);
+  const std::string dialog_contact = contact_uri(out[0].bytes);
   CHECK(dialog_contact.rfind("sip:od", 0) == 0);
   CHECK(dialog_contact.find("@10.20.0.1:5060") != std::string::npos);
   CHECK(out[0].bytes.find("203.0.113.") == std::string::npos);
@@ -177,7 +159,7 @@ TEST_CASE("INVITE dialog: Record-Route per side, ACK and BYE follow the route se
   REQUIRE(out.size() == 1);
   CHECK(first_line(out[0].bytes) == "SIP/2.0 200 OK");
   CHECK(out[0].bytes.find("203.0.113.") == std::string::npos);
-  CHECK(token_contact(out[0].bytes) == dialog_contact);
+  CHECK(contact_uri(out[0].bytes) == dialog_contact);
   CHECK(h.counters.stats.calls_answered.value() == 1);
   REQUIRE(h.core->dialogs().size() == 1);
   auto calls = h.core->dialogs().to_json(0);
@@ -204,7 +186,7 @@ TEST_CASE("INVITE dialog: Record-Route per side, ACK and BYE follow the route se
   CHECK(headers(out[0].bytes, "Call-ID") == std::vector<std::string>{hidden_call_id});
 
   // BYE from the vendor to the contact outpost gave it: to the device's real contact.
-  std::string ours = token_contact(invite);
+  std::string ours = contact_uri(invite);
   std::string bye = crlf(
       "BYE " + ours + " SIP/2.0\n"
       "Via: SIP/2.0/UDP 203.0.113.10;branch=z9hG4bKk1\nVia: SIP/2.0/UDP 203.0.113.40:5070;branch=z9hG4bKu1\n"
@@ -409,7 +391,7 @@ TEST_CASE("a vendor call to a registered device reaches it with outpost's LAN Re
   Harness h;
   h.in(kDevice, kRegister);
   auto req = h.sender.take().at(0).bytes;
-  std::string ours = token_contact(req);
+  std::string ours = contact_uri(req);
   h.in(kVendor, respond(req, 200, "OK", "Contact: <" + ours + ">;expires=120\r\n"));
   h.sender.take();
   std::string invite = crlf(
@@ -427,7 +409,7 @@ TEST_CASE("a vendor call to a registered device reaches it with outpost's LAN Re
   CHECK(headers(out[1].bytes, "Record-Route") == std::vector<std::string>{"<sip:10.20.0.1:5060;lr>"});
   CHECK(out[1].bytes.find("203.0.113.") == std::string::npos);
   CHECK(headers(out[1].bytes, "Call-ID") == std::vector<std::string>{CallIds::alias("in-1")});
-  const std::string dialog_contact = token_contact(out[1].bytes);
+  const std::string dialog_contact = contact_uri(out[1].bytes);
   CHECK(dialog_contact.rfind("sip:od", 0) == 0);
   // The device answers with its own contact and the RR copied: the vendor gets its own
   // Record-Route back behind outpost's uplink entry.
@@ -495,7 +477,7 @@ TEST_CASE("registration throttling: short expiry for the device, refreshes answe
   const std::string req = out[0].bytes;
   CHECK(headers(req, "Contact").at(0).find(";expires=3600") != std::string::npos);
   CHECK(headers(req, "Contact").at(0).find(";expires=120") == std::string::npos);
-  std::string ours = token_contact(req);
+  std::string ours = contact_uri(req);
   // The vendor grants 3600: the binding keeps 3600, the device is told 120.
   h.in(kVendor, respond(req, 200, "OK", "Contact: <" + ours + ">;expires=3600\r\n"));
   out = h.sender.take();
@@ -540,7 +522,7 @@ TEST_CASE("registration throttling: relayed again when the vendor's binding is n
   h.in(kDevice, kRegister);
   auto req = h.sender.take().at(0).bytes;
   // The vendor grants only 200 s (< 2 x 120): every refresh is relayed.
-  h.in(kVendor, respond(req, 200, "OK", "Contact: <" + token_contact(req) + ">;expires=200\r\n"));
+  h.in(kVendor, respond(req, 200, "OK", "Contact: <" + contact_uri(req) + ">;expires=200\r\n"));
   auto out = h.sender.take();
   CHECK(headers(out.at(0).bytes, "Contact") == std::vector<std::string>{"<sip:alice@10.20.0.10:5062>;expires=120"});
   std::string refresh = kRegister;
@@ -562,7 +544,7 @@ TEST_CASE("a device on TLS: registered over its connection, called back on it wi
   auto out = h.sender.take();
   REQUIRE(out.size() == 1);
   CHECK(out[0].to.transport == Transport::udp);  // the vendor side is the profile's transport
-  std::string ours = token_contact(out[0].bytes);
+  std::string ours = contact_uri(out[0].bytes);
   h.in(kVendor, respond(out[0].bytes, 200, "OK", "Contact: <" + ours + ">;expires=300\r\n"));
   out = h.sender.take();
   REQUIRE(out.size() == 1);
@@ -578,7 +560,7 @@ TEST_CASE("a device on TLS: registered over its connection, called back on it wi
   CHECK(out[1].to.connection == 7);
   CHECK(headers(out[1].bytes, "Via").at(0).rfind("SIP/2.0/TLS 10.20.0.1:5061;branch=z9hG4bK-op", 0) == 0);
   CHECK(headers(out[1].bytes, "Record-Route") == std::vector<std::string>{"<sip:10.20.0.1:5061;transport=tls;lr>"});
-  CHECK(token_contact(out[1].bytes).find("@10.20.0.1:5061;transport=tls") != std::string::npos);
+  CHECK(contact_uri(out[1].bytes).find("@10.20.0.1:5061;transport=tls") != std::string::npos);
   // The device's answer: outpost's TLS Record-Route entry becomes its uplink one.
   h.in(tls_device, respond(out[1].bytes, 200, "OK", "Record-Route: <sip:10.20.0.1:5061;transport=tls;lr>\r\n"
                                                       "Contact: <sip:alice@10.20.0.10:40000;transport=tls>\r\n"));
@@ -605,7 +587,7 @@ TEST_CASE("a device on an extra LAN port (AETA 5070) is answered from it and see
   REQUIRE(out.size() == 1);
   CHECK(out[0].to.local_port == 5070);
   CHECK(headers(out[0].bytes, "Record-Route") == std::vector<std::string>{"<sip:10.20.0.1:5070;lr>"});
-  const std::string contact = token_contact(out[0].bytes);
+  const std::string contact = contact_uri(out[0].bytes);
   CHECK(contact.find("@10.20.0.1:5070") != std::string::npos);
   // Its ACK to that contact, through outpost's 5070 entry (popped as outpost's own).
   h.in(aeta, crlf("ACK " + contact + " SIP/2.0\nVia: SIP/2.0/UDP 10.20.0.10:5062;branch=z9hG4bKa5070\n"
@@ -626,13 +608,13 @@ TEST_CASE("forked early dialogs: the one that answers is confirmed, the others a
   h.in(kVendor, respond(invite, 180, "Ringing", rr + "Contact: <sip:bob@203.0.113.41:5070>\r\n", "fork2"));
   auto out = h.sender.take();
   REQUIRE(out.size() == 2);
-  const std::string fork2_contact = token_contact(out[1].bytes);
-  CHECK(token_contact(out[0].bytes) != fork2_contact);
+  const std::string fork2_contact = contact_uri(out[1].bytes);
+  CHECK(contact_uri(out[0].bytes) != fork2_contact);
   CHECK(h.core->dialogs().size() == 2);
   h.in(kVendor, respond(invite, 200, "OK", rr + "Contact: <sip:bob@203.0.113.41:5070>\r\n", "fork2"));
   out = h.sender.take();
   REQUIRE(out.size() == 1);
-  CHECK(token_contact(out[0].bytes) == fork2_contact);
+  CHECK(contact_uri(out[0].bytes) == fork2_contact);
   auto calls = h.core->dialogs().to_json(0);
   REQUIRE(calls.size() == 1);
   CHECK(calls[0]["state"] == "confirmed");

@@ -87,4 +87,23 @@ inline std::vector<std::string> headers(const std::string& msg, const std::strin
 
 inline std::string first_line(const std::string& msg) { return msg.substr(0, msg.find("\r\n")); }
 
+// A response to `request` (as the vendor or a device would build it).
+inline std::string respond(const std::string& request, int code, const std::string& reason, const std::string& extra = "",
+                           const std::string& to_tag = "v1") {
+  std::string r = "SIP/2.0 " + std::to_string(code) + " " + reason + "\r\n";
+  for (const auto& v : headers(request, "Via")) r += "Via: " + v + "\r\n";
+  r += "From: " + headers(request, "From").at(0) + "\r\n";
+  std::string to = headers(request, "To").at(0);
+  if (to.find("tag=") == std::string::npos && code > 100) to += ";tag=" + to_tag;
+  r += "To: " + to + "\r\nCall-ID: " + headers(request, "Call-ID").at(0) + "\r\nCSeq: " + headers(request, "CSeq").at(0) +
+       "\r\n" + extra + "Content-Length: 0\r\n\r\n";
+  return r;
+}
+
+// The URI inside a message's first Contact.
+inline std::string contact_uri(const std::string& message) {
+  std::string c = headers(message, "Contact").at(0);
+  return c.substr(c.find('<') + 1, c.find('>') - c.find('<') - 1);
+}
+
 }  // namespace outpost::sip::test

@@ -83,22 +83,6 @@ struct Harness {
   void in(const Flow& from, const std::string& text) { core->on_message(from, text); }
 };
 
-std::string respond(const std::string& request, int code, const std::string& reason, const std::string& extra = "") {
-  std::string r = "SIP/2.0 " + std::to_string(code) + " " + reason + "\r\n";
-  for (const auto& v : headers(request, "Via")) r += "Via: " + v + "\r\n";
-  r += "From: " + headers(request, "From").at(0) + "\r\n";
-  std::string to = headers(request, "To").at(0);
-  if (to.find("tag=") == std::string::npos && code > 100) to += ";tag=v1";
-  r += "To: " + to + "\r\nCall-ID: " + headers(request, "Call-ID").at(0) + "\r\nCSeq: " + headers(request, "CSeq").at(0) +
-       "\r\n" + extra + "Content-Length: 0\r\n\r\n";
-  return r;
-}
-
-std::string contact_uri(const std::string& message) {
-  std::string c = headers(message, "Contact").at(0);
-  return c.substr(c.find('<') + 1, c.find('>') - c.find('<') - 1);
-}
-
 }  // namespace
 
 TEST_CASE("WebSocket: the \"sip\" subprotocol must be offered (RFC 7118 §4)", "[sip][ws]") {
