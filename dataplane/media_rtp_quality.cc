@@ -12,6 +12,25 @@ constexpr uint16_t kMaxMisorder = 100;
 
 uint32_t read32(const uint8_t* p) { return uint32_t(p[0]) << 24 | uint32_t(p[1]) << 16 | uint32_t(p[2]) << 8 | p[3]; }
 
+constexpr uint8_t kSenderReport = 200, kReceiverReport = 201;
+constexpr size_t kBlockSize = 24;
+
+void read_blocks(const uint8_t* p, size_t available, unsigned count, RtcpCompound& out) {
+  for (unsigned i = 0; i < count && (i + 1) * kBlockSize <= available; ++i) {
+    if (out.block_count == RtcpCompound::kMaxBlocks) return;
+    const uint8_t* b = p + i * kBlockSize;
+    ReportBlock& r = out.blocks[out.block_count++];
+    r.ssrc = read32(b);
+    r.fraction_lost = b[4];
+    // 24-bit two's complement: shift it to the top of an int32 and back.
+    r.cumulative_lost = int32_t(uint32_t(b[5]) << 24 | uint32_t(b[6]) << 16 | uint32_t(b[7]) << 8) >> 8;
+    r.highest_seq = read32(b + 8);
+    r.jitter = read32(b + 12);
+    r.lsr = read32(b + 16);
+    r.dlsr = read32(b + 20);
+  }
+}
+
 }  // namespace
 
 PacketKind classify_packet(const uint8_t* data, size_t size) {
@@ -46,6 +65,74 @@ double e_model_mos(double loss_percent, double delay_ms) {
   return 1.0 + 0.035 * r + 7e-6 * r * (r - 60.0) * (100.0 - r);
 }
 
+bool parse_rtcp(const uint8_t* data, size_t size, RtcpCompound& out) {
+  out = RtcpCompound{};
+  if (size < 8 || (data[0] >> 6) != 2 || (data[0] & 0x20) || (data[1] != kSenderReport && data[1] != kReceiverReport))
+    return false;
+  // A.2: the lengths must add up to the datagram exactly. SRTCP's trailer (E flag, index, tag)
+  // makes them fall short, and its encrypted body reads as nonsense lengths: both fail here.
+  for (size_t at = 0; at < size;) {
+    if (size - at < 4 || (data[at] >> 6) != 2) return false;
+    const size_t length = (size_t(data[at + 2]) << 8 | data[at + 3]) * 4 + 4;
+    if (length > size - at) return false;
+    at += length;
+  }
+  for (size_t at = 0; at < size;) {
+    const uint8_t* p = data + at;
+    const size_t length = (size_t(p[2]) << 8 | p[3]) * 4 + 4;
+    const unsigned count = p[0] & 0x1f;
+    if (p[1] == kSenderReport && length >= 28) {
+      if (!out.has_sender_report) {
+        out.has_sender_report = true;
+        out.sender_ssrc = read32(p + 4);
+        out.sr_ntp_middle = uint32_t(read32(p + 8) << 16 | read32(p + 12) >> 16);
+      }
+      read_blocks(p + 28, length - 28, count, out);
+    } else if (p[1] == kReceiverReport && length >= 8) {
+      read_blocks(p + 8, length - 8, count, out);
+    }
+    at += length;
+  }
+  return true;
+}
+
+bool apply_rtcp(const uint8_t* data, size_t size, int64_t arrival_ns, RtpQuality& same_way, RtpQuality& other_way) {
+  RtcpCompound compound;
+  if (!parse_rtcp(data, size, compound)) return false;
+  if (compound.has_sender_report) same_way.on_sender_report(compound.sr_ntp_middle, arrival_ns);
+  for (unsigned i = 0; i < compound.block_count; ++i) {
+    // Only the block about the stream outpost relays the other way: a conference mixer may
+    // report on sources outpost never saw.
+    if (other_way.started() && compound.blocks[i].ssrc == other_way.ssrc())
+      other_way.on_report_block(compound.blocks[i], arrival_ns);
+  }
+  return true;
+}
+
+void RtpQuality::on_sender_report(uint32_t ntp_middle, int64_t passed_ns) {
+  sender_reports_[next_sender_report_] = {ntp_middle, passed_ns};
+  next_sender_report_ = (next_sender_report_ + 1) % kSenderReportsKept;
+}
+
+void RtpQuality::on_report_block(const ReportBlock& block, int64_t arrival_ns) {
+  RemoteReport r;
+  r.fraction_lost_pct = block.fraction_lost * 100.0 / 256.0;
+  r.cumulative_lost = block.cumulative_lost;
+  r.jitter_ms = clock_rate_ ? double(block.jitter) / clock_rate_ * 1000.0 : 0.0;
+  if (remote_) r.rtt_ms = remote_->rtt_ms;  // keep the last round trip until a new one is measured
+  if (block.lsr != 0) {
+    for (const auto& sr : sender_reports_) {
+      if (sr.passed_ns == 0 || sr.ntp_middle != block.lsr) continue;
+      // RFC 3550 6.4.1: RTT = arrival - LSR - DLSR, here with outpost's own clock for both
+      // ends, so the two clocks need not agree; only the receiver's hold time is its own.
+      const double rtt_ms = double(arrival_ns - sr.passed_ns) / 1e6 - double(block.dlsr) * 1000.0 / 65536.0;
+      if (rtt_ms >= 0) r.rtt_ms = rtt_ms;
+      break;
+    }
+  }
+  remote_ = r;
+}
+
 void RtpQuality::restart(uint16_t seq) {
   base_seq_ = seq;
   max_seq_ = seq;
@@ -54,6 +141,7 @@ void RtpQuality::restart(uint16_t seq) {
   received_ = 0;
   have_transit_ = false;
   jitter_ = 0;
+  remote_.reset();  // reports on the previous source no longer apply
 }
 
 void RtpQuality::on_packet(const uint8_t* data, size_t size, int64_t arrival_ns) {
@@ -108,11 +196,24 @@ uint64_t RtpQuality::lost() const {
   return e > received_ ? e - received_ : 0;
 }
 
+double RtpQuality::local_loss_percent() const {
+  const uint64_t e = expected();
+  return e ? 100.0 * double(lost()) / double(e) : 0.0;
+}
+
 std::optional<double> RtpQuality::mos() const {
   if (!started_) return std::nullopt;
-  const uint64_t e = expected();
-  const double loss_pct = e ? 100.0 * double(lost()) / double(e) : 0.0;
-  return e_model_mos(loss_pct, delay_estimate_ms());
+  double loss_pct = local_loss_percent();
+  double delay_ms = delay_estimate_ms();
+  if (remote_) {
+    // The far receiver's cumulative loss covers the whole path, outpost's share included;
+    // its count of expected packets is close to outpost's own.
+    const uint64_t e = expected();
+    if (e && remote_->cumulative_lost > 0)
+      loss_pct = std::max(loss_pct, std::min(100.0, 100.0 * double(remote_->cumulative_lost) / double(e)));
+    delay_ms = 20.0 + 2.0 * std::max(jitter_ms(), remote_->jitter_ms) + remote_->rtt_ms.value_or(0.0) / 2.0;
+  }
+  return e_model_mos(loss_pct, delay_ms);
 }
 
 }  // namespace outpost::media

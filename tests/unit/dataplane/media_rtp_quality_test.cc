@@ -146,3 +146,143 @@ TEST_CASE("media rtp quality: E-model MOS") {
   CHECK(e_model_mos(100, 40) < 1.5);  // R about 16: everything lost
   CHECK(e_model_mos(-3, -5) <= 4.5);
 }
+
+namespace {
+
+void put32(std::vector<uint8_t>& p, uint32_t v) {
+  for (int i = 0; i < 4; ++i) p.push_back(uint8_t(v >> (24 - 8 * i)));
+}
+
+// One RTCP packet header: version 2, `count` in the low 5 bits, length in 32-bit words - 1.
+void header(std::vector<uint8_t>& p, uint8_t type, unsigned count, size_t bytes) {
+  p.push_back(uint8_t(0x80 | count));
+  p.push_back(type);
+  const size_t words = bytes / 4 - 1;
+  p.push_back(uint8_t(words >> 8));
+  p.push_back(uint8_t(words));
+}
+
+void block(std::vector<uint8_t>& p, uint32_t ssrc, uint8_t fraction, int32_t cumulative, uint32_t jitter,
+           uint32_t lsr, uint32_t dlsr) {
+  put32(p, ssrc);
+  p.push_back(fraction);
+  const uint32_t c = uint32_t(cumulative) & 0xffffff;
+  p.push_back(uint8_t(c >> 16)), p.push_back(uint8_t(c >> 8)), p.push_back(uint8_t(c));
+  put32(p, 1000);  // extended highest sequence number
+  put32(p, jitter);
+  put32(p, lsr);
+  put32(p, dlsr);
+}
+
+// SR from `ssrc` with NTP time (msw, lsw), no blocks, followed by an SDES chunk as real
+// compounds carry (RFC 3550 6.1: every compound has a CNAME).
+std::vector<uint8_t> sender_report(uint32_t ssrc, uint32_t msw, uint32_t lsw) {
+  std::vector<uint8_t> p;
+  header(p, 200, 0, 28);
+  put32(p, ssrc), put32(p, msw), put32(p, lsw), put32(p, 160), put32(p, 50), put32(p, 8000);
+  header(p, 202, 1, 12);
+  put32(p, ssrc);
+  p.insert(p.end(), {1, 1, 'x', 0});
+  return p;
+}
+
+std::vector<uint8_t> receiver_report(uint32_t from, uint32_t about, uint8_t fraction, int32_t cumulative,
+                                     uint32_t jitter, uint32_t lsr, uint32_t dlsr) {
+  std::vector<uint8_t> p;
+  header(p, 201, 1, 32);
+  put32(p, from);
+  block(p, about, fraction, cumulative, jitter, lsr, dlsr);
+  return p;
+}
+
+}  // namespace
+
+TEST_CASE("media rtp quality: RTCP compounds parse per RFC 3550, SRTCP and garbage do not") {
+  RtcpCompound c;
+  auto sr = sender_report(0xaaaa0001, 0x12345678, 0x9abcdef0);
+  REQUIRE(parse_rtcp(sr.data(), sr.size(), c));
+  CHECK(c.has_sender_report);
+  CHECK(c.sender_ssrc == 0xaaaa0001);
+  CHECK(c.sr_ntp_middle == 0x56789abc);
+  CHECK(c.block_count == 0);
+
+  auto rr = receiver_report(0xbbbb0002, 0x11223344, 64, -3, 400, 0x56789abc, 65536 / 2);
+  REQUIRE(parse_rtcp(rr.data(), rr.size(), c));
+  CHECK_FALSE(c.has_sender_report);
+  REQUIRE(c.block_count == 1);
+  CHECK(c.blocks[0].ssrc == 0x11223344);
+  CHECK(c.blocks[0].fraction_lost == 64);
+  CHECK(c.blocks[0].cumulative_lost == -3);  // 24-bit signed: duplicates make it negative
+  CHECK(c.blocks[0].jitter == 400);
+  CHECK(c.blocks[0].lsr == 0x56789abc);
+  CHECK(c.blocks[0].dlsr == 32768);
+
+  // SRTCP: the same compound plus E flag/index and a 10-byte tag: lengths no longer add up.
+  auto srtcp = rr;
+  srtcp.insert(srtcp.end(), 14, 0x5a);
+  CHECK_FALSE(parse_rtcp(srtcp.data(), srtcp.size(), c));
+  // Truncated, wrong version, padding on the first packet, a feedback packet first.
+  CHECK_FALSE(parse_rtcp(rr.data(), rr.size() - 4, c));
+  auto v1 = rr;
+  v1[0] = 0x41;
+  CHECK_FALSE(parse_rtcp(v1.data(), v1.size(), c));
+  auto padded = rr;
+  padded[0] |= 0x20;
+  CHECK_FALSE(parse_rtcp(padded.data(), padded.size(), c));
+  auto pli = rr;
+  pli[1] = 206;
+  CHECK_FALSE(parse_rtcp(pli.data(), pli.size(), c));
+  // A length field pointing past the end.
+  auto longer = rr;
+  longer[3] = 0xff;
+  CHECK_FALSE(parse_rtcp(longer.data(), longer.size(), c));
+  // More blocks claimed than there are bytes: the ones present are read, the rest ignored.
+  auto claimed = rr;
+  claimed[0] = 0x80 | 5;
+  REQUIRE(parse_rtcp(claimed.data(), claimed.size(), c));
+  CHECK(c.block_count == 1);
+}
+
+TEST_CASE("media rtp quality: the far receiver's report and the round trip through outpost") {
+  // Direction A->B carries RTP from SSRC 0x11223344; B sends reports on it the other way.
+  RtpQuality a_to_b, b_to_a;
+  feed(a_to_b, 1, 100, 1000 * kMs);  // outpost saw all 100 packets
+  CHECK_FALSE(a_to_b.remote());
+  const double mos_clean = *a_to_b.mos();
+
+  // A's sender report passes outpost toward B at t = 3000 ms.
+  auto sr = sender_report(0x11223344, 0x12345678, 0x9abcdef0);
+  REQUIRE(apply_rtcp(sr.data(), sr.size(), 3000 * kMs, a_to_b, b_to_a));
+  // B answers 100 ms later having held the SR for 40 ms: 60 ms between outpost and B and back.
+  // B lost 5 of the 100 (beyond outpost), jitter 160 units = 20 ms at 8 kHz.
+  auto rr = receiver_report(0x55667788, 0x11223344, 13, 5, 160, 0x56789abc, 65536 * 40 / 1000);
+  REQUIRE(apply_rtcp(rr.data(), rr.size(), 3100 * kMs, b_to_a, a_to_b));
+  REQUIRE(a_to_b.remote());
+  const RemoteReport& r = *a_to_b.remote();
+  CHECK(r.cumulative_lost == 5);
+  CHECK(r.fraction_lost_pct == Approx(13 * 100.0 / 256));
+  CHECK(r.jitter_ms == Approx(20.0));
+  REQUIRE(r.rtt_ms);
+  CHECK(*r.rtt_ms == Approx(60.0).margin(0.1));
+  CHECK(a_to_b.lost() == 0);  // outpost's own count is unchanged
+  // 5 % loss end to end is worse than what outpost saw alone.
+  CHECK(*a_to_b.mos() < mos_clean - 0.3);
+  CHECK(*a_to_b.mos() == Approx(e_model_mos(5.0, 20.0 + 2 * 20.0 + 30.0)).margin(0.01));
+  CHECK_FALSE(b_to_a.remote());  // nothing reported on B's stream (B sent none)
+
+  // A report about a source outpost does not relay is ignored; an LSR outpost never saw
+  // keeps the last round trip.
+  auto other = receiver_report(0x55667788, 0x0badf00d, 255, 90, 0, 0, 0);
+  REQUIRE(apply_rtcp(other.data(), other.size(), 3200 * kMs, b_to_a, a_to_b));
+  CHECK(a_to_b.remote()->cumulative_lost == 5);
+  auto stale = receiver_report(0x55667788, 0x11223344, 0, 6, 160, 0x01020304, 0);
+  REQUIRE(apply_rtcp(stale.data(), stale.size(), 3300 * kMs, b_to_a, a_to_b));
+  CHECK(a_to_b.remote()->cumulative_lost == 6);
+  REQUIRE(a_to_b.remote()->rtt_ms);
+  CHECK(*a_to_b.remote()->rtt_ms == Approx(60.0).margin(0.1));
+
+  // A new source (re-INVITE, failover) drops reports on the old one.
+  auto fresh = rtp(1, 160, 0x99999999);
+  a_to_b.on_packet(fresh.data(), fresh.size(), 4000 * kMs);
+  CHECK_FALSE(a_to_b.remote());
+}
