@@ -1,6 +1,7 @@
 #include <catch2/catch.hpp>
 
 #include "daemon/config_loader.h"
+#include "tests/unit/daemon/config_test_util.h"
 
 using namespace outpost;
 using namespace outpost::config;
@@ -9,19 +10,10 @@ namespace {
 
 LoadOptions options() { return LoadOptions{OUTPOST_SOURCE_DIR "/daemon/profiles"}; }
 
-LoadResult load(const std::string& text) { return load_config_text(text, "t.yaml", options()); }
+LoadResult load(const std::string& text) { return test::load_named(text, "t.yaml"); }
 
-// One mistake per case: the loader must name the exact line and column and say what is wrong.
 void expect_error(const std::string& text, int line, int column, const std::string& fragment) {
-  auto r = load(text);
-  INFO(text);
-  INFO(r.errors.to_string());
-  REQUIRE_FALSE(r.config);
-  bool found = false;
-  for (const auto& e : r.errors.list())
-    if (e.file == "t.yaml" && e.line == line && e.column == column && e.message.find(fragment) != std::string::npos)
-      found = true;
-  CHECK(found);
+  test::expect_error_named(text, "t.yaml", line, column, fragment);
 }
 
 const char* kValid =

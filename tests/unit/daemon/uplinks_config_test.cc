@@ -6,26 +6,17 @@
 #include <unistd.h>
 
 #include "daemon/config_loader.h"
+#include "tests/unit/daemon/config_test_util.h"
 
 using namespace outpost;
 using namespace outpost::config;
 
 namespace {
 
-LoadResult load(const std::string& text) {
-  return load_config_text(text, "u.yaml", LoadOptions{OUTPOST_SOURCE_DIR "/daemon/profiles"});
-}
+LoadResult load(const std::string& text) { return test::load_named(text, "u.yaml"); }
 
 void expect_error(const std::string& text, int line, int column, const std::string& fragment) {
-  auto r = load(text);
-  INFO(text);
-  INFO(r.errors.to_string());
-  REQUIRE_FALSE(r.config);
-  bool found = false;
-  for (const auto& e : r.errors.list())
-    if (e.file == "u.yaml" && e.line == line && e.column == column && e.message.find(fragment) != std::string::npos)
-      found = true;
-  CHECK(found);
+  test::expect_error_named(text, "u.yaml", line, column, fragment);
 }
 
 // A key file that exists (the loader checks existence; the tunnel checks the content),

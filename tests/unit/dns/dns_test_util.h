@@ -1,13 +1,28 @@
 #pragma once
-// Builders for DNS packets in tests: names keep the letter case given.
+// Builders for DNS packets in tests: names keep the letter case given. And the lab's policy.
+#include <catch2/catch.hpp>
 #include <cstdint>
+#include <initializer_list>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "dns/policy.h"
+
 namespace outpost::dns::test {
 
 using Bytes = std::vector<uint8_t>;
+
+// The lab's split horizon: `patterns` answered with the LAN address 10.20.0.1, clients from
+// `clients`, the vendor at 203.0.113.0/24, TTL 30 s.
+inline std::shared_ptr<const Policy> lab_policy(std::string_view clients, std::initializer_list<const char*> patterns) {
+  RuleSet rules;
+  const RewriteTarget lan{boost::asio::ip::make_address_v4("10.20.0.1"), std::nullopt};
+  for (const char* p : patterns) REQUIRE(rules.add(p, lan, "lab"));
+  return std::make_shared<Policy>(std::vector<Prefix>{*parse_prefix(clients).prefix}, std::move(rules), 30,
+                                  std::vector<Prefix>{*parse_prefix("203.0.113.0/24").prefix});
+}
 
 inline void put_u16(Bytes& b, uint16_t v) {
   b.push_back(static_cast<uint8_t>(v >> 8));

@@ -19,14 +19,7 @@ namespace asio = boost::asio;
 
 namespace {
 
-std::shared_ptr<const Policy> policy() {
-  RuleSet rules;
-  RewriteTarget lan{asio::ip::make_address_v4("10.20.0.1"), std::nullopt};
-  REQUIRE(rules.add("vendor.example", lan, "lab"));
-  REQUIRE(rules.add("*.vendor.example", lan, "lab"));
-  return std::make_shared<Policy>(std::vector<Prefix>{*parse_prefix("10.0.0.0/8").prefix}, std::move(rules), 30,
-                                  std::vector<Prefix>{*parse_prefix("203.0.113.0/24").prefix});
-}
+std::shared_ptr<const Policy> policy() { return lab_policy("10.0.0.0/8", {"vendor.example", "*.vendor.example"}); }
 
 std::vector<Bytes> query_corpus() {
   std::vector<Bytes> c;
