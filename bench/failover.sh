@@ -188,8 +188,21 @@ else
 fi
 
 med() { sed -n "s/^RESULT method=$1 fail=$2 .*failover_median_ms=\([0-9]*\).*/\1/p" "$OUT" | head -1; }
+fbmax() { sed -n "s/^RESULT method=$1 fail=$2 .*failback_max_ms=\([0-9]*\).*/\1/p" "$OUT" | head -1; }
+# The issue's targets: silent loss < 150 ms, link down < 50 ms, 0 calls dropped, 0 lost on failback.
+verdict() { [ -n "$1" ] && [ "$1" -lt "$2" ] && echo met || echo "not met"; }
 X=$(med outpost drop); Y=$(med bfd drop)
-echo "failover (link down): outpost $(med outpost down || true) ms, baseline $(med bfd down || true) ms"
+D=$(med outpost down); DB=$(med bfd down)
+echo "failover (silent loss): outpost ${X:-na} ms (target < 150 ms: $(verdict "$X" 150)), baseline ${Y:-na} ms;" \
+  "failback lost: outpost $(fbmax outpost drop || true) ms, baseline $(fbmax bfd drop || true) ms"
+echo "failover (link down): outpost ${D:-na} ms (target < 50 ms: $(verdict "$D" 50)), baseline ${DB:-na} ms;" \
+  "failback lost: outpost $(fbmax outpost down || true) ms, baseline $(fbmax bfd down || true) ms"
+CALLR=$(grep '^RESULT method=outpost fail=call' "$OUT" | head -1 || true)
+if [ -n "$CALLR" ]; then
+  echo "failover (call, fibre cut): outpost $(sed -n 's/.* failover_ms=\([0-9]*\).*/\1/p' <<<"$CALLR") ms of RTP lost," \
+    "failback $(sed -n 's/.*rtp_lost_failback=\([0-9]*\).*/\1/p' <<<"$CALLR") packets lost," \
+    "calls dropped $(sed -n 's/.*calls_dropped=\([0-9]*\).*/\1/p' <<<"$CALLR") (target 0)"
+fi
 if [ -n "$X" ] && [ -n "$Y" ]; then
   R=$(awk -v x="$X" -v y="$Y" 'BEGIN { if (x > 0) printf "%.2f", y / x; else print "inf" }')
   echo "failover: outpost ${X} ms, baseline ${Y} ms, ratio ${R}"

@@ -179,6 +179,7 @@ void read_uplinks(YamlMap& root, Config& c, ConfigErrors& errors) {
     unsigned vlan = 0;
     if (p.get("vlan", vlan, 1, 4094)) u.primary.vlan = static_cast<uint16_t>(vlan);
     // outpost names the VLAN device IF.VLAN: the kernel's limit is 15 characters.
+    p.get_one_of("probe", u.primary.probe, {"udp", "icmp", "auto"});
     std::string device = u.primary.interface + (u.primary.vlan ? "." + std::to_string(*u.primary.vlan) : "");
     if (device.size() > 15)
       p.error(u.primary.vlan ? "vlan" : "interface", "interface name '" + device + "' is longer than 15 characters");
@@ -223,6 +224,7 @@ void read_uplinks(YamlMap& root, Config& c, ConfigErrors& errors) {
     b.get_existing_file("private_key_file", bk.private_key_file);
     b.get_port("listen_port", bk.listen_port);
     b.get("mtu", bk.mtu, 576, 9216);
+    b.get_one_of("probe", bk.probe, {"udp", "icmp", "auto"});
     b.require("peer");
     if (b.has("peer")) {
       YamlMap pr(b.node("peer"), c.file, "uplinks.backup.peer", errors);
@@ -249,6 +251,7 @@ void read_uplinks(YamlMap& root, Config& c, ConfigErrors& errors) {
     p.get("timeout_ms", u.probe.timeout_ms, 10, 5000);
     p.get("loss_threshold", u.probe.loss_threshold, 1, 100);
     p.get("holddown", u.probe.holddown_s, 0, 3600);
+    p.get_one_of("kind", u.probe.kind, {"udp", "icmp", "auto"});
   } else {
     m.node("probe");
   }
@@ -544,7 +547,10 @@ nlohmann::json to_json(const Config& c) {
          {{"targets", strings(c.uplinks.probe.targets)},
           {"interval_ms", c.uplinks.probe.interval_ms},
           {"loss_threshold", c.uplinks.probe.loss_threshold},
-          {"holddown_s", c.uplinks.probe.holddown_s}}}}},
+          {"holddown_s", c.uplinks.probe.holddown_s},
+          {"kind", c.uplinks.probe.kind},
+          {"primary_probe", c.uplinks.primary.probe.empty() ? c.uplinks.probe.kind : c.uplinks.primary.probe},
+          {"backup_probe", c.uplinks.backup.probe.empty() ? c.uplinks.probe.kind : c.uplinks.backup.probe}}}}},
       {"vendor",
        {{"profile", c.vendor.profile},
         {"name", c.vendor.display_name},

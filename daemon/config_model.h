@@ -40,6 +40,7 @@ struct PrimaryUplink {
   IpAddress gateway;
   uint16_t mtu = 1500;
   std::optional<Vxlan> vxlan;
+  std::string probe;  // "udp" | "icmp" | "auto"; empty: uplinks.probe.kind
 };
 
 struct TunnelPeer {
@@ -59,6 +60,7 @@ struct BackupUplink {
   uint16_t listen_port = 51820;
   uint16_t mtu = 1420;
   TunnelPeer peer;
+  std::string probe;  // "udp" | "icmp" | "auto"; empty: uplinks.probe.kind
 };
 
 struct Probing {
@@ -67,6 +69,9 @@ struct Probing {
   unsigned timeout_ms = 150;
   unsigned loss_threshold = 3;  // consecutive lost probes before failover
   unsigned holddown_s = 10;     // primary healthy this long before failback
+  // UDP echo, ICMP echo, or auto: UDP, falling back to ICMP while UDP is unanswered and
+  // ICMP answers (vpn/probe_kind.h). Per uplink: uplinks.primary.probe / uplinks.backup.probe.
+  std::string kind = "auto";
 };
 
 struct Uplinks {

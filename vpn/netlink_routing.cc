@@ -43,6 +43,38 @@ AddrPtr to_nl(const IpAddress& a, int prefixlen) {
   return AddrPtr(out);
 }
 
+struct LinkPut {
+  void operator()(rtnl_link* l) const { rtnl_link_put(l); }
+};
+using LinkPtr = std::unique_ptr<rtnl_link, LinkPut>;
+
+// The libnl object of a device to create: kind, id, VXLAN remote and port, parent, MTU, up.
+LinkPtr device_link(const DeviceSpec& d, int parent_ifindex, unsigned mtu) {
+  LinkPtr l;
+  if (d.kind == DeviceSpec::Kind::vlan) {
+    l.reset(rtnl_link_vlan_alloc());
+    if (l) rtnl_link_vlan_set_id(l.get(), d.vlan_id);
+  } else {
+    l.reset(rtnl_link_vxlan_alloc());
+    if (l) {
+      rtnl_link_vxlan_set_id(l.get(), d.vni);
+      if (d.remote) {
+        auto remote = to_nl(*d.remote, d.remote->is_v4() ? 32 : 128);
+        rtnl_link_vxlan_set_group(l.get(), remote.get());  // a unicast "group" is the remote VTEP
+      }
+      rtnl_link_vxlan_set_port(l.get(), d.port);
+      rtnl_link_vxlan_set_link(l.get(), uint32_t(parent_ifindex));
+    }
+  }
+  if (!l) return l;
+  rtnl_link_set_name(l.get(), d.name.c_str());
+  rtnl_link_set_link(l.get(), parent_ifindex);
+  if (mtu) rtnl_link_set_mtu(l.get(), mtu);
+  rtnl_link_set_flags(l.get(), IFF_UP);
+  return l;
+}
+
+
 std::optional<IpAddress> from_nl(nl_addr* a) {
   if (!a || nl_addr_get_len(a) == 0) return std::nullopt;
   const auto* p = static_cast<const unsigned char*>(nl_addr_get_binary_addr(a));
@@ -302,31 +334,24 @@ Result<bool> NetlinkRouting::ensure_device(const DeviceSpec& d) {
     if (auto r = set_link(d.name, true, mtu); !r) return r.error();
     return false;
   }
-  rtnl_link* l = nullptr;
-  if (d.kind == DeviceSpec::Kind::vlan) {
-    l = rtnl_link_vlan_alloc();
-    if (l) rtnl_link_vlan_set_id(l, d.vlan_id);
-  } else {
-    l = rtnl_link_vxlan_alloc();
-    if (l) {
-      rtnl_link_vxlan_set_id(l, d.vni);
-      if (d.remote) {
-        auto remote = to_nl(*d.remote, d.remote->is_v4() ? 32 : 128);
-        rtnl_link_vxlan_set_group(l, remote.get());  // a unicast "group" is the remote VTEP
-      }
-      rtnl_link_vxlan_set_port(l, d.port);
-      rtnl_link_vxlan_set_link(l, uint32_t(parent->ifindex));
-    }
-  }
+  auto l = device_link(d, parent->ifindex, mtu);
   if (!l) return make_error("netlink: out of memory");
-  rtnl_link_set_name(l, d.name.c_str());
-  rtnl_link_set_link(l, parent->ifindex);
-  if (mtu) rtnl_link_set_mtu(l, mtu);
-  rtnl_link_set_flags(l, IFF_UP);
-  int e = rtnl_link_add(sk_, l, NLM_F_CREATE | NLM_F_EXCL);
-  rtnl_link_put(l);
+  int e = rtnl_link_add(sk_, l.get(), NLM_F_CREATE | NLM_F_EXCL);
   if (e < 0) return nl_error("create " + d.to_string(), e);
   return true;
+}
+
+Result<std::vector<uint8_t>> device_add_request(const DeviceSpec& device, int parent_ifindex, unsigned mtu) {
+  auto l = device_link(device, parent_ifindex, mtu);
+  if (!l) return make_error("netlink: out of memory");
+  nl_msg* msg = nullptr;
+  if (int e = rtnl_link_build_add_request(l.get(), NLM_F_CREATE | NLM_F_EXCL, &msg); e < 0)
+    return nl_error("build " + device.to_string(), e);
+  const nlmsghdr* h = nlmsg_hdr(msg);
+  const auto* bytes = reinterpret_cast<const uint8_t*>(h);
+  std::vector<uint8_t> out(bytes, bytes + h->nlmsg_len);
+  nlmsg_free(msg);
+  return out;
 }
 
 Result<void> NetlinkRouting::delete_device(const std::string& name) {

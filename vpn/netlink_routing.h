@@ -65,6 +65,11 @@ struct DeviceSpec {
   std::string to_string() const;
 };
 
+// The RTM_NEWLINK request (NLM_F_CREATE | NLM_F_EXCL) that ensure_device() sends to create
+// `device` on the parent with ifindex `parent_ifindex`, with `mtu` (0: none), as bytes: the
+// VLAN/VXLAN attributes are checked by unit tests where the kernel cannot create them.
+Result<std::vector<uint8_t>> device_add_request(const DeviceSpec& device, int parent_ifindex, unsigned mtu);
+
 struct LinkState {
   std::string name;
   int ifindex = 0;

@@ -55,6 +55,12 @@ std::string wall_time() {
 double round1(double v) { return std::round(v * 10) / 10; }
 size_t idx(Path p) { return p == Path::primary ? 0 : 1; }
 
+// The probe kind of one uplink: its own `probe:` or else uplinks.probe.kind (validated by the loader).
+ProbeMode probe_mode(const config::Config& c, Path p) {
+  const std::string& own = p == Path::primary ? c.uplinks.primary.probe : c.uplinks.backup.probe;
+  return parse_probe_mode(own.empty() ? c.uplinks.probe.kind : own).value_or(ProbeMode::automatic);
+}
+
 struct SwitchRecord {
   std::string at;
   Path from, to;
@@ -237,9 +243,14 @@ class UplinkManager final : public Component {
   void configure_monitor() {
     monitor_->set_targets(config_.uplinks.probe.targets);
     monitor_->set_interval(Millis(config_.uplinks.probe.interval_ms));
-    monitor_->set_path(Path::primary, plan_.has_primary ? std::optional(ProbePath{plan_.primary_if, plan_.primary_source})
+    unsigned fallback_after = config_.uplinks.probe.loss_threshold;
+    monitor_->set_path(Path::primary, plan_.has_primary ? std::optional(ProbePath{plan_.primary_if, plan_.primary_source,
+                                                                                  probe_mode(config_, Path::primary),
+                                                                                  fallback_after})
                                                         : std::nullopt);
-    monitor_->set_path(Path::backup, plan_.has_backup ? std::optional(ProbePath{plan_.backup_if, plan_.backup_source})
+    monitor_->set_path(Path::backup, plan_.has_backup ? std::optional(ProbePath{plan_.backup_if, plan_.backup_source,
+                                                                                probe_mode(config_, Path::backup),
+                                                                                fallback_after})
                                                       : std::nullopt);
   }
 
@@ -560,7 +571,21 @@ class UplinkManager final : public Component {
             {"lost", s.lost},
             {"late", s.late},
             {"detections", s.detections},
-            {"link_downs", s.link_downs}};
+            {"link_downs", s.link_downs},
+            {"probe", probe_json(p)}};
+  }
+
+  // Which probe kind this uplink uses now (auto: UDP, or ICMP while the UDP echo is silent).
+  Json probe_json(Path p) const {
+    ProbeStatus ps = monitor_ ? monitor_->probe_status(p) : ProbeStatus{};
+    return {{"mode", to_string(ps.mode)},
+            {"in_use", to_string(ps.in_use)},
+            {"trying_icmp", ps.trying_icmp},
+            {"kind_switches", ps.kind_switches},
+            {"udp_echoes", ps.udp_echoes},
+            {"icmp_echoes", ps.icmp_echoes},
+            {"icmp_socket", ps.icmp_socket.empty() ? Json(nullptr) : Json(ps.icmp_socket)},
+            {"icmp_error", ps.icmp_error.empty() ? Json(nullptr) : Json(ps.icmp_error)}};
   }
 
   Json show() const {
@@ -591,7 +616,8 @@ class UplinkManager final : public Component {
              {{"targets", targets},
               {"interval_ms", config_.uplinks.probe.interval_ms},
               {"loss_threshold", config_.uplinks.probe.loss_threshold},
-              {"holddown_s", config_.uplinks.probe.holddown_s}}},
+              {"holddown_s", config_.uplinks.probe.holddown_s},
+              {"kind", config_.uplinks.probe.kind}}},
             {"uplinks", uplinks},
             {"tunnel", tunnel_ ? tunnel_->status() : Json(nullptr)},
             {"history", history},
@@ -665,6 +691,7 @@ class UplinkManager final : public Component {
       row["jitter_ms"] = round1(s.jitter_ms);
       row["loss_pct"] = round1(s.recent_loss * 100);
       row["capacity_calls"] = capacity;
+      row["probe"] = monitor_ ? to_string(monitor_->probe_status(p).in_use) : "udp";
       row["capacity_basis"] = speed ? "link speed of " + speed_if + " (" + std::to_string(int64_t(*speed)) + " Mbit/s) at " +
                                           std::to_string(config_.vendor.kbps_per_call) + " kbit/s per call"
                                     : std::string("unknown (no link speed for ") + speed_if + ")";

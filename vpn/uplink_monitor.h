@@ -1,11 +1,15 @@
 #pragma once
-// receive (probes): a BFD-like UDP echo on each uplink. One socket per uplink, bound to the
+// receive (probes): a BFD-like UDP echo on each uplink, ICMP echo as its fallback. One UDP
+// socket (and, when ICMP is wanted, one ICMP socket: unprivileged SOCK_DGRAM ping socket if
+// net.ipv4.ping_group_range allows, else SOCK_RAW with CAP_NET_RAW) per uplink, bound to the
 // uplink's source address and, with SO_BINDTODEVICE, to its interface, so a probe leaves
 // (and its echo is accepted) only through that uplink whatever the active route is. A
-// steady timer sends one probe per uplink every interval, to every target; the first echo
-// of a sequence number counts. Parsing of echoes is here; what they mean is UplinkHealth's.
+// steady timer sends one probe per uplink every interval, to every target, of the kinds the
+// uplink's ProbeKindSelector asks for; the first echo of a sequence number counts. Parsing
+// of echoes is here; what they mean is UplinkHealth's.
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/udp.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <array>
 #include <functional>
@@ -17,12 +21,27 @@
 #include "common/log.h"
 #include "common/net.h"
 #include "vpn/failover_policy.h"
+#include "vpn/probe_kind.h"
 
 namespace outpost::vpn {
 
 struct ProbePath {
   std::string ifname;
   IpAddress source;
+  ProbeMode mode = ProbeMode::automatic;
+  unsigned fallback_after = 3;  // UDP probes unanswered (while ICMP answers) before ICMP is used
+};
+
+// What `show uplinks` says about the probes of one uplink.
+struct ProbeStatus {
+  ProbeMode mode = ProbeMode::automatic;
+  ProbeKind in_use = ProbeKind::udp;
+  bool trying_icmp = false;
+  uint64_t kind_switches = 0;
+  std::string icmp_socket;  // "dgram" (ping socket), "raw", or "" when none is open
+  std::string icmp_error;   // why the ICMP socket could not be opened, if so
+  uint64_t udp_echoes = 0;
+  uint64_t icmp_echoes = 0;
 };
 
 struct MonitorCounters {
@@ -52,6 +71,7 @@ class UplinkMonitor {
   void start();
   void stop();
   const MonitorCounters& counters() const { return counters_; }
+  ProbeStatus probe_status(Path path) const;
 
  private:
   struct Channel {
@@ -61,11 +81,23 @@ class UplinkMonitor {
     std::array<uint8_t, 64> buffer{};
     uint64_t seq = 0;
     std::string last_error;
+    ProbeKindSelector selector;
+    std::unique_ptr<boost::asio::posix::stream_descriptor> icmp;
+    bool icmp_raw = false;
+    uint16_t icmp_id = 0;
+    std::array<uint8_t, 1500> icmp_buffer{};
+    std::string icmp_error;
+    uint64_t udp_echoes = 0;
+    uint64_t icmp_echoes = 0;
   };
   void schedule();
   void round(TimePoint now);
   bool open(Path path, Channel& c);
   void receive(Path path, Channel& c);
+  bool open_icmp(Path path, Channel& c);
+  void receive_icmp(Path path, Channel& c);
+  void read_icmp(Path path, Channel& c, TimePoint now);
+  void send_icmp(Path path, Channel& c, uint64_t seq);
 
   boost::asio::io_context& io_;
   Logger log_;

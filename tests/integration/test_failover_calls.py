@@ -52,9 +52,9 @@ def lab():
 class Stream:
     """rtp_stream.py in the background; its log says what was sent and what came back."""
 
-    def __init__(self, lab, lan_leg):
+    def __init__(self, lab, lan_leg, name="rtp-stream"):
         self.lab = lab
-        self.peer = lab.start("lan", "rtp-stream", [PYTHON, LAB_DIR / "rtp_stream.py", f"10.20.0.10:{PHONE_REAL_PORT}",
+        self.peer = lab.start("lan", name, [PYTHON, LAB_DIR / "rtp_stream.py", f"10.20.0.10:{PHONE_REAL_PORT}",
                                                    lan_leg, PACKETS, INTERVAL_MS])
 
     def events(self, kind):
@@ -125,6 +125,76 @@ def test_a_call_survives_a_fibre_cut_and_the_failback(lab):
     assert failback["gap_ms"] == 0
 
     assert call.wait(60) == 0, call.log_tail(30)  # the call ended normally: BYE sent and answered
+    after = lab.ctl("show uplinks")["counters"]
+    assert after["failovers"] == before["failovers"] + 1
+    assert after["failbacks"] == before["failbacks"] + 1
+    wait_json(lab, "show media", {"streams": 0})
+
+
+def drop_ingress(lab, role, dev):
+    """Silent loss, as test_uplinks.py injects it: an nftables netdev ingress drop on `dev`."""
+    lab.run(role, ["nft", "add", "table", "netdev", "opcallloss"])
+    lab.run(role, ["nft", "add", "chain", "netdev", "opcallloss", "in",
+                   f'{{ type filter hook ingress device "{dev}" priority 0; policy drop; }}'])
+
+
+def test_a_call_survives_silent_loss_on_the_primary_and_the_failback(lab):
+    """The private link stays up but black-holes (ingress drop at both ends of outpost<->wanp):
+    only the probes can see it. outpost fails over within its detection time; the vendor's
+    POP, which in reality detects the same loss with its own BFD, is simulated by withdrawing
+    its route through the private link once outpost has switched (its replies then take the
+    tunnel, vpn/README.md "Calls across a switch"). The call goes on, the media gap is counted
+    (probe gap in history, lost RTP sequence numbers), and the failback loses nothing."""
+    call = lab.start("lan", "sipp-silent-loss-call", [
+        "sipp", "10.20.0.1:5060", "-sf", f"{LAB_DIR}/sipp_uac_auth.xml", "-i", "10.20.0.10", "-p", "5091",
+        "-mi", "10.20.0.10", "-mp", str(PHONE_SDP_PORT), "-m", "1", "-nostdin", "-timeout", "60",
+        "-timeout_error", "-s", "bob", "-au", "alice", "-ap", "secret", "-set", "caller", "alice",
+        "-d", str(PACKETS * INTERVAL_MS + 4000)])
+    reply = wait_json(lab, "show calls", {"calls": [{"state": "confirmed", "method": "INVITE"}]}, timeout=20)
+    row = [c for c in reply["calls"] if c["state"] == "confirmed"][0]
+    lan_leg = row["media"][0]["lan"]["local"]
+    before = lab.ctl("show uplinks")["counters"]
+    stream = Stream(lab, lan_leg, name="rtp-stream-silent-loss")
+    lab.wait_until(lambda: stream.echoes_after(WARMUP, 10), timeout=20, what="echoes on the primary")
+
+    cut_at = stream.last_sent()
+    try:
+        drop_ingress(lab, "outpost", "wanp0")
+        drop_ingress(lab, "wanp", "out0")
+        s = wait_json(lab, "show uplinks", {"active": "backup", "uplinks": [
+            {"uplink": "primary", "link": "up", "state": "down"}]})
+        failover = s["history"][0]
+        assert failover["to"] == "backup" and "probes unanswered" in failover["reason"], failover
+        assert failover["gap_ms"] > 0  # the outage as the probes saw it, reported per switch
+        # The vendor's side detects it too (its BFD): the POP withdraws its route.
+        lab.run("wanp", "ip link set ven0 down")
+        lab.run("vendor", "ip link set wanp0 down")
+        withdrawn_at = stream.last_sent()
+        lab.wait_until(lambda: stream.echoes_after(withdrawn_at + 5, 10), timeout=10,
+                       what="echoes through the backup after silent loss")
+    finally:
+        for role in ("outpost", "wanp"):
+            lab.run(role, "nft delete table netdev opcallloss", check=False)
+    mend_at = stream.last_sent()
+    lab.mend_primary_fibre()  # the POP's route comes back first, outpost follows after the hold-down
+    s = wait_json(lab, "show uplinks", {"active": "primary"}, timeout=HOLDDOWN_S + 15)
+    failback = s["history"][0]
+    assert failback["reason"] == "primary healthy for the hold-down", failback
+    assert stream.last_sent() < PACKETS - 25, "the stream ended before the failback: nothing measured"
+
+    received = stream.result()["received"]
+    lost_failover = missing(received, WARMUP, mend_at)
+    lost_failback = missing(received, mend_at, PACKETS)
+    print(f"\nsilent loss: {len(lost_failover)} RTP packets lost ({len(lost_failover) * INTERVAL_MS} ms, until the "
+          f"vendor's side withdrew its route too; probe gap {failover['gap_ms']} ms, {failover['reason']}); "
+          f"failback: {len(lost_failback)} lost (probe gap {failback['gap_ms']} ms)")
+    assert lost_failover, "silent loss lost nothing: was it injected?"
+    # Lost only between the loss and the vendor's withdrawal (plus what was in flight).
+    assert all(cut_at < seq <= withdrawn_at + 10 for seq in lost_failover), (cut_at, withdrawn_at, lost_failover)
+    assert lost_failback == [], (mend_at, lost_failback)  # make-before-break
+    assert failback["gap_ms"] == 0
+
+    assert call.wait(60) == 0, call.log_tail(30)  # the call was not dropped: BYE sent and answered
     after = lab.ctl("show uplinks")["counters"]
     assert after["failovers"] == before["failovers"] + 1
     assert after["failbacks"] == before["failbacks"] + 1

@@ -155,6 +155,60 @@ def test_silent_loss_fails_over_on_lost_probes(lab):
     assert counters(lab)["failovers"] == before["failovers"] + 1
 
 
+def probe_kinds(s):
+    return {u["uplink"]: u["probe"]["in_use"] for u in s["uplinks"]}
+
+
+def test_icmp_fallback_when_the_vendors_udp_echo_is_silent(lab):
+    """auto probes: with the vendor's UDP echo unreachable (nft drops UDP to port 7 in the
+    vendor namespace), both uplinks fall back to ICMP echo and keep their statistics; silent
+    loss and carrier loss still fail over, failback still waits for the hold-down, and UDP is
+    used again once its echo answers."""
+    lab.run("vendor", ["nft", "add", "table", "inet", "opnoecho"])
+    lab.run("vendor", ["nft", "add", "chain", "inet", "opnoecho", "in",
+                       "{ type filter hook input priority 0; policy accept; }"])
+    lab.run("vendor", ["nft", "add", "rule", "inet", "opnoecho", "in", "udp", "dport", "7", "drop"])
+    try:
+        s = wait_json(lab, "show uplinks", {"active": "primary", "uplinks": [
+            {"uplink": "primary", "state": "up", "probe": {"mode": "auto", "in_use": "icmp"}},
+            {"uplink": "backup", "state": "up", "probe": {"mode": "auto", "in_use": "icmp"}}]})
+        for u in s["uplinks"]:
+            assert u["probe"]["icmp_socket"] in ("dgram", "raw")
+            assert u["probe"]["kind_switches"] >= 1
+        echoes = {u["uplink"]: u["probe"]["icmp_echoes"] for u in s["uplinks"]}
+        wait_json(lab, "diag uplinks", {"uplinks": [{"uplink": "primary", "probe": "icmp", "verdict": "PASS"},
+                                                    {"uplink": "backup", "probe": "icmp", "verdict": "PASS"}]})
+        before = counters(lab)
+        # Silent loss on the primary, probed by ICMP only.
+        drop_ingress(lab, "outpost", "wanp0")
+        drop_ingress(lab, "wanp", "out0")
+        s = wait_json(lab, "show uplinks", {"active": "backup", "uplinks": [
+            {"uplink": "primary", "link": "up", "state": "down"},
+            {"uplink": "backup", "state": "up", "probe": {"in_use": "icmp"}}]})
+        assert "probes unanswered" in s["history"][0]["reason"]
+        assert route_dev(lab) == lab.wg
+        for role in ("outpost", "wanp"):
+            lab.run(role, "nft delete table netdev oploss")
+        s = wait_json(lab, "show uplinks", {"active": "primary"}, timeout=HOLDDOWN_S + 15)
+        assert s["history"][0]["reason"] == "primary healthy for the hold-down"
+        assert s["history"][0]["gap_ms"] == 0
+        # Carrier loss: the link event, whatever the probe kind.
+        lab.run("wanp", "ip link set out0 down")
+        wait_json(lab, "show uplinks", {"active": "backup"})
+        lab.run("wanp", "ip link set out0 up")
+        s = wait_json(lab, "show uplinks", {"active": "primary", "uplinks": [
+            {"uplink": "primary", "probe": {"in_use": "icmp"}}]}, timeout=HOLDDOWN_S + 15)
+        after = counters(lab)
+        assert after["failovers"] == before["failovers"] + 2
+        assert after["failbacks"] == before["failbacks"] + 2
+        assert all(u["probe"]["icmp_echoes"] > echoes[u["uplink"]] for u in s["uplinks"])
+    finally:
+        lab.run("vendor", "nft delete table inet opnoecho", check=False)
+    s = wait_json(lab, "show uplinks", {"active": "primary", "uplinks": [
+        {"uplink": "primary", "state": "up", "probe": {"in_use": "udp", "trying_icmp": False}},
+        {"uplink": "backup", "state": "up", "probe": {"in_use": "udp", "trying_icmp": False}}]})
+
+
 def test_no_flapping_at_20_percent_loss(lab):
     before = counters(lab)
     for role, dev in (("outpost", "wanp0"), ("wanp", "out0")):
