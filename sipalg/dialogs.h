@@ -34,6 +34,9 @@ struct Dialog {
   int status = 0;                // final status of the creating request (0: none yet)
   int64_t start = 0, answer = 0, end = 0, last_used = 0;  // unix seconds
   bool bye_sent = false;
+  // A device caller whose From named LAN hosts: its From as it wrote it (without tag). The
+  // vendor's in-dialog requests get it back as To, so the device sees its own identity.
+  std::string device_identity;
 };
 
 const char* to_string(Dialog::State s);

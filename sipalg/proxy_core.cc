@@ -41,6 +41,7 @@ struct ProxyCore::Transaction {
   std::string dialog_token;                // the dialog of an in-dialog request (or a vendor's initial one)
   std::vector<std::string> dialog_tokens;  // dialogs (forks) this initial request created
   std::vector<std::string> vendor_rr;      // a vendor's initial request: its Record-Route entries
+  std::string lan_from, lan_to;            // a device's From/To as it sent them, when LAN hosts were hidden
 };
 
 namespace {
@@ -65,6 +66,14 @@ bool scanner(const std::string& ua) {
     if (lower.find(ln) != std::string::npos) return true;
   }
   return false;
+}
+
+// A From/To value without its ;tag= parameter.
+std::string without_tag(const std::string& value) {
+  size_t tag = value.find(";tag=");
+  if (tag == std::string::npos) return value;
+  size_t end = value.find(';', tag + 1);
+  return value.substr(0, tag) + (end == std::string::npos ? "" : value.substr(end));
 }
 
 }  // namespace
@@ -262,6 +271,20 @@ void ProxyCore::map_device_contacts(Message& m, const Flow& device, std::vector<
   });
 }
 
+int ProxyCore::hide_lan_identities(Message& m, const Flow& device) {
+  if (settings_.me.uplink.is_unspecified()) return 0;
+  const std::string ours = Endpoint{settings_.me.uplink, 0}.to_string();
+  const std::string host = ours.substr(0, ours.rfind(':'));  // "[v6]" keeps its brackets
+  auto is_lan = [&](const IpAddress& a) {
+    return a == device.peer.address || a == settings_.me.lan ||
+           std::any_of(settings_.client_subnets.begin(), settings_.client_subnets.end(),
+                       [&](const Prefix& p) { return p.contains(a); });
+  };
+  int n = hide_lan_hosts(m, is_lan, host);
+  if (n) counters_.stats.lan_hosts_hidden.inc(n);
+  return n;
+}
+
 void ProxyCore::rewrite_sdp(Message& m, Side from) {
   sip_t* s = m.sip();
   if (!m.has_body() || !s->sip_content_type || !s->sip_content_type->c_type ||
@@ -278,8 +301,12 @@ void ProxyCore::hide_call_id(Message& m, Side from) { m.set_call_id(call_ids_.tr
 
 void ProxyCore::forward_stateless(const Flow& from, Message& m, const Flow& to) {
   take_vias(m, from);
-  if (from.side == Side::lan) map_device_contacts(m, from, nullptr);
-  else hide_vendor_hops(m, from, to, false, nullptr);
+  if (from.side == Side::lan) {
+    map_device_contacts(m, from, nullptr);
+    hide_lan_identities(m, from);
+  } else {
+    hide_vendor_hops(m, from, to, false, nullptr);
+  }
   rewrite_sdp(m, from.side);
   hide_call_id(m, from.side);
   std::string bytes = with_via(m.serialize(), via_value(to.transport, settings_.me.host_port(to), new_branch()));
@@ -300,6 +327,10 @@ void ProxyCore::start_transaction(const Flow& from, Message& m, const Target& to
   const Side out = to.flow.side;
   if (from.side == Side::lan) {
     map_device_contacts(m, from, t->method == "REGISTER" ? &t->tokens : nullptr);
+    if (t->method != "REGISTER") {  // a REGISTER's To is the AOR the vendor binds: as the device wrote it
+      std::string from_value = m.from_value(), to_value = m.to_value();
+      if (hide_lan_identities(m, from)) t->lan_from = from_value, t->lan_to = to_value;
+    }
     if (t->method == "REGISTER") t->aor = m.to_uri();
     if (t->method == "REGISTER" && settings_.vendor_expiry_s)
       set_contact_expires(m, 3600, [this](unsigned e) { return std::max(e, settings_.vendor_expiry_s); });
@@ -387,7 +418,9 @@ void ProxyCore::on_timeout(const std::shared_ptr<Transaction>& t) {
   // The 408 goes to the original sender with its own Vias.
   std::string resp = "SIP/2.0 408 Request Timeout\r\n";
   for (const auto& v : t->inbound_vias) resp += "Via: " + v + "\r\n";
-  resp += "From: " + t->from + "\r\nTo: " + t->to + (t->to.find(";tag=") == std::string::npos ? ";tag=op408" : "") +
+  const std::string& from = t->lan_from.empty() ? t->from : t->lan_from;
+  const std::string& to = t->lan_to.empty() ? t->to : t->lan_to;
+  resp += "From: " + from + "\r\nTo: " + to + (to.find(";tag=") == std::string::npos ? ";tag=op408" : "") +
           "\r\nCall-ID: " + t->inbound_call_id + "\r\nCSeq: " + std::to_string(t->cseq) + " " + t->method +
           "\r\nServer: outpost\r\nContent-Length: 0\r\n\r\n";
   t->last_to_inbound = resp;
@@ -448,6 +481,7 @@ void ProxyCore::update_registrations(const std::shared_ptr<Transaction>& t, Mess
 void ProxyCore::handle_response(const Flow& from, Message& m) {
   const int status = m.status();
   counters_.response(status);
+  if (keepalive_ && keepalive_->on_response(from, m, wall_now())) return;
   auto it = by_out_.find(m.top_branch());
   if (it == by_out_.end() || it->second->outbound.side != from.side) return counters_.drop(Drop::stray_response);
   auto t = it->second;
@@ -505,6 +539,7 @@ void ProxyCore::handle_response(const Flow& from, Message& m) {
   swap_record_route(m, t->outbound.side, t->inbound.side, t->inbound.transport, settings_.me, t->inbound.local_port);
   if (from.side == Side::lan) {
     map_device_contacts(m, from, nullptr);
+    hide_lan_identities(m, from);
   } else if (t->method == "REGISTER") {
     map_contacts(m, [this](const std::string& uri) -> std::optional<std::string> {
       auto token = Bindings::token_of(uri, settings_.me);
@@ -513,6 +548,11 @@ void ProxyCore::handle_response(const Flow& from, Message& m) {
     });
     if (status < 300 && settings_.device_expiry_s)
       set_contact_expires(m, 3600, [this](unsigned e) { return std::min(e, settings_.device_expiry_s); });
+  }
+  if (!t->lan_from.empty()) {
+    // RFC 3261 8.2.6.2: the device gets its own From/To back (with the far end's To tag).
+    set_from(m, t->lan_from);
+    set_to_keep_tag(m, t->lan_to);
   }
   rewrite_sdp(m, from.side);
   hide_call_id(m, from.side);
@@ -589,6 +629,7 @@ void ProxyCore::hide_vendor_hops(Message& m, const Flow& vendor, const Flow& dev
     // response): reversed (RFC 3261 12.1.1 / 12.1.2). outpost's own entry is never in it.
     d->route_set = rr;
     if (!m.is_request()) std::reverse(d->route_set.begin(), d->route_set.end());
+    if (!m.is_request() && t && !t->lan_from.empty()) d->device_identity = without_tag(t->lan_from);
     if (t) {
       if (m.is_request()) t->vendor_rr = rr;
       if (std::find(t->dialog_tokens.begin(), t->dialog_tokens.end(), token) == t->dialog_tokens.end())
@@ -597,6 +638,7 @@ void ProxyCore::hide_vendor_hops(Message& m, const Flow& vendor, const Flow& dev
   }
   if (!d) return;  // not a dialog outpost knows (e.g. from before a restart): as it is
   d->last_used = now;
+  if (m.is_request() && !creating && !d->device_identity.empty()) set_to_keep_tag(m, d->device_identity);
   if (std::string target = first_contact_uri(m); !target.empty()) {
     d->remote_target = target;  // a target refresh (RFC 3261 12.2.1.2) moves it
     set_contact(m, Dialogs::contact_uri(token, d->lan_transport, settings_.me, d->device.local_port));

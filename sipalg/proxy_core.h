@@ -22,6 +22,7 @@
 #include "sipalg/call_ids.h"
 #include "sipalg/dialogs.h"
 #include "sipalg/flow.h"
+#include "sipalg/keepalive.h"
 #include "sipalg/message.h"
 #include "sipalg/rate_limit.h"
 #include "sipalg/sdp.h"
@@ -62,6 +63,8 @@ class ProxyCore {
   }
   // Called when the registration table changed (the component persists it).
   std::function<void()> on_bindings_changed;
+  // NAT keep-alive pings (keepalive.h): their answers are handed to it, not to transactions.
+  void set_keepalive(KeepAlive* k) { keepalive_ = k; }
 
   size_t transactions() const { return by_out_.size(); }
   // Housekeeping: forgets idle Call-ID mappings and ended or idle dialogs.
@@ -117,6 +120,8 @@ class ProxyCore {
   // answered: the dialog a 2xx to a dialog-creating request confirmed (other forks are dropped).
   void track_dialog(const std::shared_ptr<Transaction>& t, int status, const std::string& answered);
   void map_device_contacts(Message& m, const Flow& device, std::vector<std::string>* tokens);
+  // Device -> vendor: LAN IP literals in From/To/P-Asserted-Identity/... become the uplink address.
+  int hide_lan_identities(Message& m, const Flow& device);
   void update_registrations(const std::shared_ptr<Transaction>& t, Message& response);
   std::string new_branch();
   int64_t wall_now() const;
@@ -132,6 +137,7 @@ class ProxyCore {
   Dialogs dialogs_;
   SourceRateLimit limiter_;
   SdpRewriter& sdp_;
+  KeepAlive* keepalive_ = nullptr;
   CoreSettings settings_;
   std::map<std::string, std::shared_ptr<Transaction>> by_out_;  // our branch
   std::map<std::string, std::shared_ptr<Transaction>> by_in_;   // incoming branch|method|source

@@ -7,6 +7,10 @@
 #include <sofia-sip/su_alloc.h>
 #include <sofia-sip/url.h>
 
+#include <strings.h>
+
+#include <algorithm>
+#include <cctype>
 #include <cstring>
 
 #include "sipalg/sofia_text.h"
@@ -203,6 +207,110 @@ int map_contacts(Message& m, const std::function<std::optional<std::string>(cons
     if (next && replace_url(m.home(), c->m_url, c->m_common, *next)) ++mapped;
   }
   return mapped;
+}
+
+}  // namespace outpost::sip
+
+namespace outpost::sip {
+namespace {
+
+bool ip_char(char c) { return (c >= '0' && c <= '9') || c == '.'; }
+bool word_char(char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_'; }
+
+}  // namespace
+
+std::string replace_lan_literals(std::string_view text, const std::function<bool(const IpAddress&)>& is_lan,
+                                 const std::string& replacement, int* replaced) {
+  std::string out;
+  out.reserve(text.size());
+  size_t i = 0;
+  while (i < text.size()) {
+    const char c = text[i];
+    if (c == '[') {  // bracketed IPv6 (a URI host)
+      size_t end = text.find(']', i);
+      if (end != std::string_view::npos) {
+        auto a = parse_address(text.substr(i + 1, end - i - 1));
+        if (a && is_lan(*a)) {
+          out += replacement;
+          if (replaced) ++*replaced;
+          i = end + 1;
+          continue;
+        }
+      }
+    } else if (ip_char(c) && c != '.' && (i == 0 || (!word_char(text[i - 1]) && text[i - 1] != '.'))) {
+      size_t end = i;
+      while (end < text.size() && ip_char(text[end])) ++end;
+      std::string_view token = text.substr(i, end - i);
+      while (!token.empty() && token.back() == '.') token.remove_suffix(1);  // "10.0.0.1." at a sentence end
+      const bool bounded = end >= text.size() || !word_char(text[end]);
+      auto a = bounded && std::count(token.begin(), token.end(), '.') == 3 ? parse_address(token) : std::nullopt;
+      if (a && is_lan(*a)) {
+        out += replacement;
+        if (replaced) ++*replaced;
+      } else {
+        out += token;
+      }
+      i += token.size();
+      continue;
+    }
+    out += c;
+    ++i;
+  }
+  return out;
+}
+
+int hide_lan_hosts(Message& m, const std::function<bool(const IpAddress&)>& is_lan, const std::string& replacement) {
+  int changed = 0;
+  su_home_t* home = m.home();
+  sip_t* s = m.sip();
+  auto listed = [](const char* name) {
+    for (const char* h : kIdentityHeaders)
+      if (name && strcasecmp(name, h) == 0) return true;
+    return false;
+  };
+  // Headers sofia parses (From, To, Call-Info, Reply-To, Referred-By, Alert-Info): rebuilt from
+  // rewritten text and swapped in. The others (P-Asserted-Identity, Diversion, ...) are
+  // "unknown" to sofia's default parser: their value text is replaced in place.
+  std::vector<std::pair<msg_header_t*, msg_header_t*>> swaps;
+  for (msg_header_t* h = *msg_chain_head(m.msg()); h; h = h->sh_succ) {
+    msg_hclass_t* hc = h->sh_class;
+    if (!hc || !hc->hc_name) continue;
+    if (hc == sip_unknown_class) {
+      auto* u = reinterpret_cast<sip_unknown_t*>(h);
+      if (!listed(u->un_name) || !u->un_value) continue;
+      int n = 0;
+      std::string v = replace_lan_literals(u->un_value, is_lan, replacement, &n);
+      if (!n) continue;
+      u->un_value = su_strdup(home, v.c_str());
+      msg_fragment_clear(&u->un_common[0]);
+      ++changed;
+    } else if (listed(hc->hc_name)) {
+      int n = 0;
+      std::string v = replace_lan_literals(header_text(home, reinterpret_cast<sip_header_t*>(h)), is_lan, replacement, &n);
+      if (!n) continue;
+      if (msg_header_t* fresh = msg_header_make(home, hc, v.c_str())) swaps.emplace_back(h, fresh);
+    }
+  }
+  for (auto [old, fresh] : swaps)
+    if (msg_header_replace(m.msg(), reinterpret_cast<msg_pub_t*>(s), old, fresh) == 0) ++changed;
+  return changed;
+}
+
+void set_from(Message& m, const std::string& value) {
+  sip_t* s = m.sip();
+  if (sip_from_t* f = sip_from_make(m.home(), value.c_str()); f && s->sip_from)
+    msg_header_replace(m.msg(), reinterpret_cast<msg_pub_t*>(s), reinterpret_cast<msg_header_t*>(s->sip_from),
+                       reinterpret_cast<msg_header_t*>(f));
+}
+
+void set_to_keep_tag(Message& m, const std::string& value) {
+  sip_t* s = m.sip();
+  if (!s->sip_to) return;
+  std::string v = value;
+  if (s->sip_to->a_tag && !std::strstr(value.c_str(), ";tag=")) v += std::string(";tag=") + s->sip_to->a_tag;
+  if (sip_to_t* t = sip_to_make(m.home(), v.c_str()))
+    msg_header_replace(m.msg(), reinterpret_cast<msg_pub_t*>(s), reinterpret_cast<msg_header_t*>(s->sip_to),
+                       reinterpret_cast<msg_header_t*>(t));
 }
 
 }  // namespace outpost::sip

@@ -71,3 +71,27 @@ struct UriParts {
 UriParts uri_parts(const std::string& uri);
 
 }  // namespace outpost::sip
+
+namespace outpost::sip {
+
+// Topology hiding of identity headers: devices often put their own IP in From/To
+// (sip:200@10.20.0.10) and in P-Asserted-Identity and the like. Every IP literal in `text`
+// (IPv4 dotted quads, bracketed IPv6) for which is_lan() holds becomes `replacement`; the
+// rest (users, tags, parameters, display names otherwise) is left as it is. Returns the text.
+std::string replace_lan_literals(std::string_view text, const std::function<bool(const IpAddress&)>& is_lan,
+                                 const std::string& replacement, int* replaced = nullptr);
+
+// The headers this applies to, device -> vendor (names as sofia knows them, case-insensitive).
+inline constexpr const char* kIdentityHeaders[] = {
+    "From", "To", "P-Asserted-Identity", "P-Preferred-Identity", "Remote-Party-ID", "Diversion",
+    "History-Info", "Referred-By", "Reply-To", "Call-Info", "P-Called-Party-ID", "Alert-Info"};
+
+// Applies replace_lan_literals to every identity header of `m`. Returns how many headers changed.
+int hide_lan_hosts(Message& m, const std::function<bool(const IpAddress&)>& is_lan, const std::string& replacement);
+
+// Sets From (or To) to `value` (header value text); a To tag in the message is kept when
+// `value` has none. Used to give a device its own From/To back in responses.
+void set_from(Message& m, const std::string& value);
+void set_to_keep_tag(Message& m, const std::string& value);
+
+}  // namespace outpost::sip

@@ -1,6 +1,7 @@
 #include "sipalg/server_locator.h"
 
 #include <algorithm>
+#include <cctype>
 
 #include "dns/dns.h"
 
@@ -25,6 +26,51 @@ std::optional<SrvRecord> parse_srv(const std::vector<uint8_t>& d) {
     r.target.append(reinterpret_cast<const char*>(&d[i]), len);
     i += len;
   }
+  return std::nullopt;
+}
+
+namespace {
+
+// A <character-string> (RFC 1035 3.3): a length byte and that many bytes.
+bool read_string(const std::vector<uint8_t>& d, size_t& i, std::string& out) {
+  if (i >= d.size() || i + 1 + d[i] > d.size()) return false;
+  out.assign(reinterpret_cast<const char*>(&d[i + 1]), d[i]);
+  i += 1 + d[i];
+  return true;
+}
+
+std::string lower(std::string s) {
+  for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+}  // namespace
+
+std::optional<NaptrRecord> parse_naptr(const std::vector<uint8_t>& d) {
+  if (d.size() < 8) return std::nullopt;
+  NaptrRecord r;
+  r.order = static_cast<uint16_t>(d[0] << 8 | d[1]);
+  r.preference = static_cast<uint16_t>(d[2] << 8 | d[3]);
+  size_t i = 4;
+  if (!read_string(d, i, r.flags) || !read_string(d, i, r.service) || !read_string(d, i, r.regexp)) return std::nullopt;
+  while (i < d.size()) {
+    uint8_t len = d[i++];
+    if (len == 0) return i == d.size() ? std::optional<NaptrRecord>(r) : std::nullopt;  // "." : no replacement
+    if (len > 63 || i + len > d.size()) return std::nullopt;  // RFC 3403: the replacement is never compressed
+    if (!r.replacement.empty()) r.replacement += '.';
+    r.replacement.append(reinterpret_cast<const char*>(&d[i]), len);
+    i += len;
+  }
+  return std::nullopt;
+}
+
+std::optional<std::string> select_naptr(std::vector<NaptrRecord> records, Transport t) {
+  const char* wanted = t == Transport::tcp ? "sip+d2t" : t == Transport::tls ? "sips+d2t" : "sip+d2u";
+  std::stable_sort(records.begin(), records.end(), [](const NaptrRecord& a, const NaptrRecord& b) {
+    return a.order != b.order ? a.order < b.order : a.preference < b.preference;
+  });
+  for (const auto& r : records)
+    if (lower(r.flags) == "s" && lower(r.service) == wanted && !r.replacement.empty()) return r.replacement;
   return std::nullopt;
 }
 
@@ -82,22 +128,9 @@ void ServerLocator::refresh(std::function<void()> done) {
       pending->done_one();
     });
   };
-  for (size_t i = 0; i < servers_.size(); ++i) {
-    const auto& s = servers_[i];
-    Transport t = transport_of(s);
-    if (auto a = parse_address(s.host)) {
-      pending->per_entry[i].push_back({s.host, Endpoint{*a, s.port ? s.port : uint16_t(5060)}, t});
-      continue;
-    }
-    if (!resolver_) {
-      last_error_ = "no uplink resolver for " + s.host;
-      continue;
-    }
-    if (s.port) {
-      resolve_a(i, s.host, s.port, t);
-      continue;
-    }
-    std::string srv = std::string(t == Transport::tcp ? "_sip._tcp." : "_sip._udp.") + s.host;
+  // RFC 3263 4.1: the SRV records of `srv`, then A for each target (A of the entry on port
+  // 5060 when there are none).
+  auto resolve_srv = [this, pending, resolve_a](size_t i, const config::SipServer& s, Transport t, const std::string& srv) {
     ++pending->outstanding;
     resolver_->resolve(srv, 33, [this, pending, i, s, t, srv, resolve_a](Result<dns::UplinkAnswer> r) {
       std::vector<SrvRecord> records;
@@ -123,6 +156,34 @@ void ServerLocator::refresh(std::function<void()> done) {
           });
         }
       }
+      pending->done_one();
+    });
+  };
+  for (size_t i = 0; i < servers_.size(); ++i) {
+    const auto& s = servers_[i];
+    Transport t = transport_of(s);
+    if (auto a = parse_address(s.host)) {
+      pending->per_entry[i].push_back({s.host, Endpoint{*a, s.port ? s.port : uint16_t(5060)}, t});
+      continue;
+    }
+    if (!resolver_) {
+      last_error_ = "no uplink resolver for " + s.host;
+      continue;
+    }
+    if (s.port) {
+      resolve_a(i, s.host, s.port, t);
+      continue;
+    }
+    // NAPTR first: the domain may name its SRV records for our transport.
+    std::string fallback = std::string(t == Transport::tcp ? "_sip._tcp." : "_sip._udp.") + s.host;
+    ++pending->outstanding;
+    resolver_->resolve(s.host, 35, [pending, i, s, t, fallback, resolve_srv](Result<dns::UplinkAnswer> r) {
+      std::vector<NaptrRecord> records;
+      if (r && r->rcode == 0)
+        for (const auto& d : r->rdata)
+          if (auto rec = parse_naptr(d)) records.push_back(*rec);
+      auto srv = select_naptr(std::move(records), t);
+      resolve_srv(i, s, t, srv ? *srv : fallback);
       pending->done_one();
     });
   }

@@ -1,8 +1,9 @@
 #pragma once
 // decide, uplink: which vendor SIP server a new request goes to. The profile's
 // sip_servers are located per RFC 3263 through outpost's uplink resolver: an IP address is
-// used as is; a name with a port is looked up as A; a name without one as SRV
-// (_sip._udp / _sip._tcp by the profile's transport), falling back to A on port 5060.
+// used as is; a name with a port is looked up as A; a name without one as NAPTR, whose
+// record for the profile's transport names the SRV name, else SRV _sip._udp / _sip._tcp,
+// falling back to A on port 5060.
 // Servers that time out or answer 503 are blacklisted for a while; candidates() lists the
 // others first, in SRV order (priority, then higher weight first).
 #include <chrono>
@@ -38,6 +39,18 @@ struct SrvRecord {
 };
 std::optional<SrvRecord> parse_srv(const std::vector<uint8_t>& rdata);
 void sort_srv(std::vector<SrvRecord>& records);
+
+// RFC 3263 4.1 / RFC 3403: a NAPTR record of the server's domain.
+struct NaptrRecord {
+  uint16_t order = 0, preference = 0;
+  std::string flags, service, regexp, replacement;
+};
+std::optional<NaptrRecord> parse_naptr(const std::vector<uint8_t>& rdata);
+// The SRV name to look up for `t` ("SIP+D2U", "SIP+D2T", "SIPS+D2T"): the replacement of
+// the first record (lowest order, then preference) with flag "s" and that service. The
+// transport itself still comes from the profile: NAPTR records for other transports are
+// ignored. nullopt: none (then _sip._udp/_sip._tcp.<domain>, RFC 3263 4.1's fallback).
+std::optional<std::string> select_naptr(std::vector<NaptrRecord> records, Transport t);
 
 class ServerLocator {
  public:

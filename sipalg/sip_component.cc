@@ -7,11 +7,13 @@
 #include <boost/asio/ip/udp.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <algorithm>
+#include <cstring>
 #include <ctime>
 #include <filesystem>
 
 #include "dns/dns.h"
 #include "sipalg/bindings.h"
+#include "sipalg/keepalive.h"
 #include "sipalg/proxy_core.h"
 #include "dataplane/media.h"
 #include "sipalg/sdp.h"
@@ -148,6 +150,9 @@ class SipComponent final : public SipProxy {
     core_ = std::make_unique<ProxyCore>(context_.io, log_, counters_, transports_, locator_, bindings_, *sdp_,
                                         settings_from(config_, me));
     core_->on_bindings_changed = [this] { persist_soon(); };
+    keepalive_ = std::make_unique<KeepAlive>(context_.io, transports_, bindings_, counters_);
+    keepalive_->start(std::chrono::seconds(config_.sip.keepalive_s), me);
+    core_->set_keepalive(keepalive_.get());
     core_->dialogs().on_ended = [this](const Dialog& d) {
       write_call_record(d);  // first: it reads the call's media figures
       sdp_->release(d.call_id);
@@ -174,6 +179,7 @@ class SipComponent final : public SipProxy {
   void stop() override {
     if (running_ && dirty_) persist();
     running_ = false;
+    if (keepalive_) keepalive_->stop();
     uplink_retry_.cancel();
     housekeeping_.cancel();
     relocate_.cancel();
@@ -215,6 +221,7 @@ class SipComponent final : public SipProxy {
       watch_uplink_ = false;
       if (relay_sdp_) relay_sdp_->set_uplink_address(*a);
       if (core_) core_->set_settings(settings_from(config_, me_));
+      if (keepalive_) keepalive_->set_identity(me_);
       log_.notice("uplink address ", me_.host_port(Side::uplink), " appeared: relaying to the vendor");
     });
   }
@@ -302,9 +309,7 @@ class SipComponent final : public SipProxy {
                               [this](const Json&) { return ControlReply::success(show()); }));
     commands_.push_back(c.add("show sip registrations",
                               "registered LAN devices: AOR, device contact, transport, source, expiry",
-                              [this](const Json&) {
-                                return ControlReply::success({{"registrations", bindings_.to_json(now())}});
-                              }));
+                              [this](const Json&) { return ControlReply::success({{"registrations", registrations()}}); }));
     commands_.push_back(c.add("show calls",
                               "SIP dialogs: parties, state, sides, start, duration, and each media stream's "
                               "relay ports, packets, loss, jitter and MOS",
@@ -320,6 +325,16 @@ class SipComponent final : public SipProxy {
                                        [this] { return double(bindings_.registrations().size()); }));
   }
 
+  // The binding table with each UDP device's keep-alive state (null: not pinged, e.g. TCP/TLS).
+  Json registrations() const {
+    Json rows = bindings_.to_json(now());
+    for (auto& row : rows) {
+      std::string token = row["vendor_contact_user"].get<std::string>().substr(std::strlen(Bindings::kUserPrefix));
+      row["keepalive"] = keepalive_ ? keepalive_->state(token, now()) : Json(nullptr);
+    }
+    return rows;
+  }
+
   Json show() const {
     Json j = counters_.to_json();
     j["transports"] = transports_.status();
@@ -330,6 +345,7 @@ class SipComponent final : public SipProxy {
     j["identity"] = {{"lan", me_.host_port(Side::lan)}, {"uplink", uplink_text()}};
     j["state_file"] = state_file_;
     j["cdr_dir"] = config_.sip.cdr_dir;
+    j["keepalive_interval_s"] = config_.sip.keepalive_s;
     return j;
   }
 
@@ -345,6 +361,7 @@ class SipComponent final : public SipProxy {
   std::unique_ptr<RelaySdp> relay_sdp_;
   SdpRewriter* sdp_ = &pass_through_sdp_;  // the one of the two above in use
   std::unique_ptr<ProxyCore> core_;
+  std::unique_ptr<KeepAlive> keepalive_;  // after transports_ and bindings_, which it uses
   std::shared_ptr<WssAcceptor> wss_;  // null: no SIP over WSS
   Identity me_;
   std::string state_file_;

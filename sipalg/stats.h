@@ -26,7 +26,11 @@ namespace outpost::sip {
   X(dialogs_created, "Dialogs outpost keeps a vendor route set and target for")                        \
   X(call_records, "Call records written")                                                           \
   X(call_records_lost, "Call records that could not be written")                                    \
-  X(hops_hidden, "Messages whose vendor Record-Route entries were hidden from a device")
+  X(hops_hidden, "Messages whose vendor Record-Route entries were hidden from a device")                \
+  X(keepalives_sent, "OPTIONS keep-alive pings sent to registered UDP devices")                      \
+  X(keepalives_answered, "Keep-alive pings a device answered (any final status)")                    \
+  X(keepalives_failed, "Keep-alive pings left unanswered until the next round")                      \
+  X(lan_hosts_hidden, "LAN addresses replaced in From/To/P-Asserted-Identity and the like")
 
 OUTPOST_DEFINE_STATS(SipStats, "outpost_sip_", OUTPOST_SIP_STATS);
 

@@ -123,3 +123,50 @@ TEST_CASE("registrations expire, persist and come back", "[sip]") {
   b.registered("sip:alice@vendor.example", token, 0, 1200);  // expires=0 removes
   CHECK(b.registrations().empty());
 }
+
+namespace {
+// NAPTR rdata: order, preference, flags, service, regexp, replacement (uncompressed name).
+std::vector<uint8_t> naptr_rdata(uint16_t order, uint16_t pref, const std::string& flags, const std::string& service,
+                                 const std::string& replacement) {
+  std::vector<uint8_t> d{uint8_t(order >> 8), uint8_t(order), uint8_t(pref >> 8), uint8_t(pref)};
+  for (const std::string& s : {flags, service, std::string()}) {
+    d.push_back(uint8_t(s.size()));
+    d.insert(d.end(), s.begin(), s.end());
+  }
+  size_t start = 0;
+  while (start < replacement.size()) {
+    size_t dot = replacement.find('.', start);
+    if (dot == std::string::npos) dot = replacement.size();
+    d.push_back(uint8_t(dot - start));
+    d.insert(d.end(), replacement.begin() + long(start), replacement.begin() + long(dot));
+    start = dot + 1;
+  }
+  d.push_back(0);
+  return d;
+}
+}  // namespace
+
+TEST_CASE("NAPTR (RFC 3263 4.1): parsed, and the profile's transport picks the SRV name", "[sip][locator]") {
+  auto udp = outpost::sip::parse_naptr(naptr_rdata(50, 10, "s", "SIP+D2U", "_sip._udp.vendor.example"));
+  REQUIRE(udp);
+  CHECK(udp->order == 50);
+  CHECK(udp->preference == 10);
+  CHECK(udp->flags == "s");
+  CHECK(udp->service == "SIP+D2U");
+  CHECK(udp->replacement == "_sip._udp.vendor.example");
+  auto tcp_late = *outpost::sip::parse_naptr(naptr_rdata(90, 50, "S", "SIP+D2T", "_sip._tcp.b.vendor.example"));
+  auto tcp_early = *outpost::sip::parse_naptr(naptr_rdata(20, 50, "s", "SIP+D2T", "_sip._tcp.a.vendor.example"));
+  auto tls = *outpost::sip::parse_naptr(naptr_rdata(10, 50, "s", "SIPS+D2T", "_sips._tcp.vendor.example"));
+  auto not_s = *outpost::sip::parse_naptr(naptr_rdata(5, 5, "a", "SIP+D2U", "sip.vendor.example"));
+  using outpost::sip::Transport;
+  CHECK(outpost::sip::select_naptr({tcp_late, *udp, tcp_early, tls}, Transport::tcp) == "_sip._tcp.a.vendor.example");
+  CHECK(outpost::sip::select_naptr({tcp_late, *udp, tcp_early, tls}, Transport::udp) == "_sip._udp.vendor.example");
+  CHECK(outpost::sip::select_naptr({tcp_late, *udp, tls}, Transport::tls) == "_sips._tcp.vendor.example");
+  CHECK(!outpost::sip::select_naptr({not_s, tcp_late}, Transport::udp));  // only "s" records; else the SRV fallback
+  CHECK(!outpost::sip::select_naptr({}, Transport::udp));
+  // Truncated or compressed rdata is refused.
+  auto bad = naptr_rdata(1, 1, "s", "SIP+D2U", "x.example");
+  CHECK(!outpost::sip::parse_naptr(std::vector<uint8_t>(bad.begin(), bad.end() - 3)));
+  bad.back() = 0xc0;
+  CHECK(!outpost::sip::parse_naptr(bad));
+}

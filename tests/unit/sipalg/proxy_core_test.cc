@@ -8,6 +8,7 @@
 
 #include "common/metrics.h"
 #include "sipalg/proxy_core.h"
+#include "sipalg/rewrite.h"
 #include "tests/unit/sipalg/sip_test_util.h"
 
 using namespace outpost;
@@ -646,4 +647,130 @@ TEST_CASE("without an uplink address vendor-bound requests get a 503, and relay 
   for (const auto& o : out) relayed |= o.to.side == Side::uplink && o.bytes.rfind("INVITE ", 0) == 0;
   CHECK(relayed);
   CHECK(h.drops("no_uplink") == 1);
+}
+
+TEST_CASE("NAT keep-alive: OPTIONS to registered UDP devices from outpost's LAN address, answers counted", "[sip][keepalive]") {
+  Harness h;
+  KeepAlive keepalive(h.io, h.sender, h.bindings, h.counters);
+  Identity me;
+  me.lan = *parse_address("10.20.0.1");
+  me.uplink = *parse_address("198.51.100.1");
+  keepalive.set_identity(me);
+  h.core->set_keepalive(&keepalive);
+  // alice registers over UDP (relayed, 200 from the vendor).
+  h.in(kDevice, kRegister);
+  auto req = h.sender.take().at(0).bytes;
+  h.in(kVendor, respond(req, 200, "OK", "Contact: <" + contact_uri(req) + ">;expires=3600\r\n"));
+  h.sender.take();
+  // A TCP device registered too: not pinged (it keeps its flow with CRLF pings).
+  const Flow tcp_device{Side::lan, Transport::tcp, ep("10.20.0.11:40000"), 7};
+  std::string reg2 = kRegister;
+  reg2.replace(reg2.find("alice@10.20.0.10:5062"), 21, "carol@10.20.0.11:5062");
+  reg2.replace(reg2.find("SIP/2.0/UDP 10.20.0.10"), 22, "SIP/2.0/TCP 10.20.0.11");
+  reg2.replace(reg2.find("z9hG4bKreg1"), 11, "z9hG4bKreg9");
+  h.in(tcp_device, reg2);
+  req = h.sender.take().at(0).bytes;
+  h.in(kVendor, respond(req, 200, "OK", "Contact: <" + contact_uri(req) + ">;expires=3600\r\n"));
+  h.sender.take();
+  REQUIRE(h.bindings.registrations().size() == 2);
+
+  const int64_t now = std::time(nullptr);
+  CHECK(keepalive.tick(now) == 1);
+  auto out = h.sender.take();
+  REQUIRE(out.size() == 1);
+  CHECK(out[0].to.side == Side::lan);
+  CHECK(out[0].to.transport == Transport::udp);
+  CHECK(out[0].to.peer.to_string() == "10.20.0.10:5062");
+  const std::string& ping = out[0].bytes;
+  CHECK(first_line(ping) == "OPTIONS sip:alice@10.20.0.10:5062 SIP/2.0");
+  auto vias = headers(ping, "Via");
+  REQUIRE(vias.size() == 1);
+  CHECK(vias[0].rfind("SIP/2.0/UDP 10.20.0.1:5060;branch=z9hG4bK-opka", 0) == 0);
+  CHECK(ping.find("198.51.100.") == std::string::npos);
+  CHECK(h.counters.stats.keepalives_sent.value() == 1);
+
+  // The device answers (any final status counts): consumed by the keep-alive, not a stray.
+  h.in(kDevice, respond(ping, 200, "OK"));
+  CHECK(h.sender.take().empty());
+  CHECK(h.counters.stats.keepalives_answered.value() == 1);
+  CHECK(h.drops("stray_response") == 0);
+  std::string token = h.bindings.registrations()[0].token;
+  for (const auto& b : h.bindings.registrations())
+    if (h.bindings.lookup(b.token)->flow.transport == Transport::udp) token = b.token;
+  CHECK(keepalive.state(token, now)["reachable"] == true);
+  CHECK(keepalive.state(token, now)["last_status"] == 200);
+
+  // It stops answering: each unanswered round counts as failed; after three it is unreachable
+  // (the binding stays: calls to it are still tried, it ends at the vendor's expiry).
+  for (int round = 0; round < 4; ++round) keepalive.tick(now + 25 * (round + 1));
+  CHECK(h.counters.stats.keepalives_failed.value() == 3);
+  CHECK(keepalive.state(token, now + 100)["misses"] == 3);
+  CHECK(keepalive.state(token, now + 100)["reachable"] == false);
+  CHECK(h.bindings.registrations().size() == 2);
+  // A late answer to an old ping is a stray; an answer to the last one makes it reachable again.
+  const std::string last = h.sender.take().back().bytes;
+  h.in(kDevice, respond(ping, 200, "OK"));
+  CHECK(h.drops("stray_response") == 1);
+  h.in(kDevice, respond(last, 405, "Method Not Allowed"));
+  CHECK(keepalive.state(token, now + 100)["reachable"] == true);
+  CHECK(keepalive.state(token, now + 100)["last_status"] == 405);
+}
+
+TEST_CASE("LAN addresses a device puts in From/To/P-Asserted-Identity never reach the vendor", "[sip][lanhosts]") {
+  Harness h;
+  std::string invite = kInvite;
+  invite.replace(invite.find("From: <sip:alice@vendor.example>;tag=a1"), 40,
+                 "From: \"Alice\" <sip:alice@10.20.0.10:5062>;tag=a1");
+  invite.replace(invite.find("To: <sip:bob@vendor.example>"), 28, "To: <sip:bob@10.20.0.1>");
+  invite.insert(invite.find("Content-Type"),
+                "P-Asserted-Identity: <sip:alice@10.20.0.10>\r\nCall-Info: <http://10.20.0.10/photo.png>;purpose=icon\r\n"
+                "Diversion: <sip:200@10.20.0.99>;reason=unconditional\r\nUser-Agent: phone 10.1.2.3\r\n");
+  h.in(kDevice, invite);
+  auto out = h.sender.take();
+  REQUIRE(out.size() == 2);  // 100 Trying, the INVITE
+  const std::string& sent = out[1].bytes;
+  CHECK(out[1].to.side == Side::uplink);
+  CHECK(headers(sent, "From") == std::vector<std::string>{"\"Alice\" <sip:alice@198.51.100.1:5062>;tag=a1"});
+  CHECK(headers(sent, "To") == std::vector<std::string>{"<sip:bob@198.51.100.1>"});
+  CHECK(headers(sent, "P-Asserted-Identity") == std::vector<std::string>{"<sip:alice@198.51.100.1>"});
+  CHECK(headers(sent, "Call-Info") == std::vector<std::string>{"<http://198.51.100.1/photo.png>;purpose=icon"});
+  CHECK(headers(sent, "Diversion") == std::vector<std::string>{"<sip:200@198.51.100.1>;reason=unconditional"});
+  CHECK(headers(sent, "User-Agent") == std::vector<std::string>{"phone 10.1.2.3"});  // not a LAN address
+  CHECK(h.counters.stats.lan_hosts_hidden.value() == 5);
+  // Only the SDP (pass-through here; the relay rewrites it) still names the device.
+  CHECK(sent.substr(0, sent.find("\r\n\r\n")).find("10.20.0.") == std::string::npos);
+
+  // The answer goes back with the device's own From/To, plus the far end's To tag.
+  h.in(kVendor, respond(sent, 200, "OK", "Contact: <sip:bob@203.0.113.40>\r\n", "v9"));
+  out = h.sender.take();
+  REQUIRE(out.size() == 1);
+  CHECK(headers(out[0].bytes, "From") == std::vector<std::string>{"\"Alice\" <sip:alice@10.20.0.10:5062>;tag=a1"});
+  CHECK(headers(out[0].bytes, "To") == std::vector<std::string>{"<sip:bob@10.20.0.1>;tag=v9"});
+
+  // The vendor hangs up: its BYE's To names the device as the vendor saw it; the device gets
+  // its own identity back (tag kept), and the vendor gets the device's answer hidden again.
+  h.in(kVendor, crlf("BYE " + contact_uri(sent) + " SIP/2.0\nVia: SIP/2.0/UDP 203.0.113.10;branch=z9hG4bKvbye\n"
+                     "Max-Forwards: 70\nFrom: <sip:bob@198.51.100.1>;tag=v9\n"
+                     "To: \"Alice\" <sip:alice@198.51.100.1:5062>;tag=a1\nCall-ID: " + headers(sent, "Call-ID").at(0) +
+                     "\nCSeq: 5 BYE\nContent-Length: 0\n\n"));
+  out = h.sender.take();
+  REQUIRE(out.size() == 1);
+  CHECK(out[0].to.peer.to_string() == "10.20.0.10:5062");
+  CHECK(headers(out[0].bytes, "To") == std::vector<std::string>{"\"Alice\" <sip:alice@10.20.0.10:5062>;tag=a1"});
+  h.in(kDevice, respond(out[0].bytes, 200, "OK"));
+  out = h.sender.take();
+  REQUIRE(out.size() == 1);
+  CHECK(out[0].to.side == Side::uplink);
+  CHECK(headers(out[0].bytes, "To") == std::vector<std::string>{"\"Alice\" <sip:alice@198.51.100.1:5062>;tag=a1"});
+  CHECK(out[0].bytes.find("10.20.0.") == std::string::npos);
+}
+
+TEST_CASE("replace_lan_literals: only whole LAN IP literals change", "[sip][lanhosts]") {
+  auto lan = [](const IpAddress& a) { return parse_prefix("10.0.0.0/8").prefix->contains(a) || a.is_v6(); };
+  int n = 0;
+  CHECK(replace_lan_literals("<sip:a@10.1.2.3:5060>;tag=10.1.2.3x", lan, "X", &n) == "<sip:a@X:5060>;tag=10.1.2.3x");
+  CHECK(n == 1);
+  CHECK(replace_lan_literals("sip:110.1.2.3 a10.1.2.3 10.1.2 10.1.2.3.4", lan, "X") == "sip:110.1.2.3 a10.1.2.3 10.1.2 10.1.2.3.4");
+  CHECK(replace_lan_literals("sip:u@[fd00::1]:5060 <sip:10.9.9.9>", lan, "X") == "sip:u@X:5060 <sip:X>");
+  CHECK(replace_lan_literals("sip:u@192.168.1.1", lan, "X") == "sip:u@192.168.1.1");
 }
