@@ -16,7 +16,7 @@ APT_ENV  := DEBIAN_FRONTEND=noninteractive
 # Debian packages, by purpose. `make deps` installs only what is missing.
 DEPS_BUILD := build-essential cmake ninja-build pkg-config libboost-dev libyaml-cpp-dev \
 	nlohmann-json3-dev libcli11-dev catch2 libsystemd-dev libssl-dev libunbound-dev \
-	libevent-dev nettle-dev libsofia-sip-ua-dev libnl-3-dev libnl-route-3-dev libdpdk-dev
+	libevent-dev nettle-dev libsofia-sip-ua-dev libnl-3-dev libnl-route-3-dev libdpdk-dev liburing-dev
 DEPS_TEST  := python3 python3-pytest man-db groff-base iproute2 nftables procps psmisc jq curl openssl \
 	bind9-dnsutils nsd unbound kamailio sip-tester nginx-light systemd python3-websockets \
 	wireguard-go wireguard-tools iputils-ping chromium libnss3-tools kamailio-websocket-modules

@@ -54,7 +54,7 @@ gcc -O2 -o "$WORK/udpgen" "$NOTES/limits/udpgen.c" || { echo "media: ERROR canno
 gcc -O2 -o "$WORK/relay_floor" "$NOTES/limits/relay_floor.c" || { echo "media: ERROR cannot build relay_floor"; exit 0; }
 g++ -std=c++20 -O2 -I"$ROOT" -I"$BUILD" -DBOOST_ASIO_NO_DEPRECATED -o "$WORK/media_relay_driver" \
   "$ROOT/bench/media_relay_driver.cc" "$BUILD/dataplane/liboutpost_dataplane.a" "$BUILD/daemon/liboutpost_config.a" \
-  "$BUILD/common/liboutpost_common.a" -lyaml-cpp -lpthread || { echo "media: ERROR cannot build the driver"; exit 0; }
+  "$BUILD/common/liboutpost_common.a" -lyaml-cpp $(pkg-config --libs liburing) -lpthread || { echo "media: ERROR cannot build the driver"; exit 0; }
 
 cat >"$WORK/rtpengine.conf" <<CONF
 [bench]

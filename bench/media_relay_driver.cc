@@ -7,9 +7,11 @@
 //   STREAMFILE gets rtpgen's lines: a_ip a_port b_ip b_port relay_for_a_ip port relay_for_b_ip port
 //   Prints "ready" on stderr once the streams are open; on SIGTERM/SIGINT prints
 //   "MEDIA packets_to_vendor=.. packets_to_lan=.. dropped=.." on stdout and exits.
+//   Env OUTPOST_MEDIA_ENGINE=epoll forces the epoll engine (default: io_uring where allowed).
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <iostream>
 
@@ -45,7 +47,10 @@ int main(int argc, char** argv) {
   MetricsRegistry metrics;
   ControlRegistry control;
   ComponentContext context{io, log, metrics, control};
-  auto relay = media::make_media_relay(context, c);
+  const char* engine = std::getenv("OUTPOST_MEDIA_ENGINE");
+  auto relay = media::make_media_relay(context, c,
+                                       engine && std::string(engine) == "epoll" ? media::MediaEngine::epoll
+                                                                                : media::MediaEngine::automatic);
   if (auto r = relay->start(); !r) {
     std::cerr << r.error().message << "\n";
     return 1;
@@ -71,7 +76,8 @@ int main(int argc, char** argv) {
     uint64_t dropped = 0;
     for (const char* reason : {"no_peer", "source_not_allowed", "send_failed", "truncated"})
       dropped += v("outpost_media_dropped_total", {{"reason", reason}});
-    std::printf("MEDIA packets_to_vendor=%llu packets_to_lan=%llu dropped=%llu latched=%llu\n",
+    std::printf("MEDIA engine=%s packets_to_vendor=%llu packets_to_lan=%llu dropped=%llu latched=%llu\n",
+                relay->status().value("engine", "?").c_str(),
                 (unsigned long long)v("outpost_media_packets_to_vendor_total"),
                 (unsigned long long)v("outpost_media_packets_to_lan_total"), (unsigned long long)dropped,
                 (unsigned long long)v("outpost_media_latched_total"));

@@ -23,10 +23,10 @@ std::vector<Prefix> lan_sources(const config::Config& c) {
 
 class MediaRelayComponent final : public MediaRelay {
  public:
-  MediaRelayComponent(const ComponentContext& context, const config::Config& config)
+  MediaRelayComponent(const ComponentContext& context, const config::Config& config, MediaEngine engine)
       : context_(context),
         config_(config),
-        relay_(std::make_shared<RelayContext>(context.io, context.metrics, Logger(context.log_sink, "media"))),
+        relay_(std::make_shared<RelayContext>(context.io, context.metrics, Logger(context.log_sink, "media"), engine)),
         lan_ports_(config.media.lan_ports),
         uplink_ports_(config.media.uplink_ports),
         sweep_(context.io) {
@@ -58,7 +58,8 @@ class MediaRelayComponent final : public MediaRelay {
     sweep();
     relay_->log.notice("relaying media: LAN ", config_.lan.address.address.to_string(), " ports ",
                        lan_ports_.range().to_string(), ", uplink ports ", uplink_ports_.range().to_string(),
-                       "; timeout ", config_.media.timeout_s, " s, latch after ", relay_->latch_packets, " packets");
+                       "; timeout ", config_.media.timeout_s, " s, latch after ", relay_->latch_packets,
+                       " packets; engine ", relay_->engine_name());
     return {};
   }
 
@@ -89,10 +90,12 @@ class MediaRelayComponent final : public MediaRelay {
       for (auto& [index, session] : streams) free_session(*session);
     calls_.clear();
     relay_->poller.stop();
+    if (relay_->ring) relay_->ring->stop();
   }
 
   Json status() const override {
     return {{"state", running_ ? "running" : "stopped"},
+            {"engine", relay_->engine_name()},
             {"streams", stream_count()},
             {"packets_to_vendor", relay_->stats.packets_to_vendor.value()},
             {"packets_to_lan", relay_->stats.packets_to_lan.value()}};
@@ -227,7 +230,8 @@ class MediaRelayComponent final : public MediaRelay {
   }
 
   Json summary() const {
-    return {{"calls", calls_.size()},
+    return {{"engine", relay_->engine_name()},
+            {"calls", calls_.size()},
             {"streams", stream_count()},
             {"ports", {{"lan", range_json(lan_ports_)}, {"uplink", range_json(uplink_ports_)}}},
             {"timeout_s", config_.media.timeout_s},
@@ -262,8 +266,9 @@ class MediaRelayComponent final : public MediaRelay {
 
 }  // namespace
 
-std::shared_ptr<MediaRelay> make_media_relay(const ComponentContext& context, const config::Config& config) {
-  return std::make_shared<MediaRelayComponent>(context, config);
+std::shared_ptr<MediaRelay> make_media_relay(const ComponentContext& context, const config::Config& config,
+                                             MediaEngine engine) {
+  return std::make_shared<MediaRelayComponent>(context, config, engine);
 }
 
 }  // namespace outpost::media

@@ -30,6 +30,19 @@ int64_t steady_now_ns() {
       .count();
 }
 
+namespace {
+// What the far receiver last reported on this direction (RTCP), null until it did.
+nlohmann::json remote_json(const RtpQuality& quality) {
+  const auto& r = quality.remote();
+  if (!r) return nullptr;
+  auto round2 = [](double v) { return std::round(v * 100.0) / 100.0; };
+  return {{"fraction_lost_pct", round2(r->fraction_lost_pct)},
+          {"cumulative_lost", r->cumulative_lost},
+          {"jitter_ms", round2(r->jitter_ms)},
+          {"rtt_ms", r->rtt_ms ? nlohmann::json(round2(*r->rtt_ms)) : nlohmann::json(nullptr)}};
+}
+}  // namespace
+
 nlohmann::json DirectionFigures::to_json() const {
   nlohmann::json mos = nullptr;
   if (auto m = quality.mos()) mos = std::round(*m * 100.0) / 100.0;
@@ -37,7 +50,21 @@ nlohmann::json DirectionFigures::to_json() const {
           {"bytes", bytes},
           {"lost", quality.lost()},
           {"jitter_ms", std::round(quality.jitter_ms() * 100.0) / 100.0},
-          {"mos", mos}};
+          {"mos", mos},
+          {"remote", remote_json(quality)}};
+}
+
+RelayContext::RelayContext(boost::asio::io_context& io, MetricsRegistry& metrics, Logger logger, MediaEngine engine)
+    : poller(io), stats(MediaStats::make(metrics)), drops(metrics), log(logger), bad_input(logger) {
+  if (engine == MediaEngine::epoll) return;
+  auto made = MediaRing::create(io);
+  if (made) {
+    ring = std::move(*made);
+    return;
+  }
+  // Not allowed here (io_uring_disabled=2, a seccomp filter, a container): epoll, as well.
+  stats.io_uring_fallbacks.inc();
+  log.warn("io_uring unavailable (", made.error().message, "): relaying with epoll and recvmmsg/sendmmsg");
 }
 
 MediaSession::MediaSession(std::shared_ptr<RelayContext> relay, std::string call_id, unsigned index,
@@ -65,11 +92,20 @@ Result<void> MediaSession::open() {
 }
 
 Result<void> MediaSession::start() {
-  for (auto& s : sockets_)
-    if (auto r = relay_->poller.add(s.socket.fd(), s); !r) {
+  for (auto& s : sockets_) {
+    if (relay_->ring) {
+      auto token = relay_->ring->add(s.socket.fd(), s);
+      if (!token) {
+        close();
+        return token.error();
+      }
+      s.ring_token = *token;
+      s.on_ring = true;
+    } else if (auto r = relay_->poller.add(s.socket.fd(), s); !r) {
       close();
       return r;
     }
+  }
   return {};
 }
 
@@ -77,7 +113,9 @@ void MediaSession::close() {
   if (closed_) return;
   closed_ = true;
   for (auto& s : sockets_) {
-    if (s.socket.fd() >= 0) relay_->poller.remove(s.socket.fd());
+    if (s.on_ring) relay_->ring->remove(s.ring_token);
+    else if (s.socket.fd() >= 0) relay_->poller.remove(s.socket.fd());
+    s.on_ring = false;
     s.socket.close();
   }
 }
@@ -115,6 +153,75 @@ void MediaSession::drain(unsigned i) {
     if (relay_batch(i, now) < kBatch) break;
 }
 
+const UdpEndpoint* MediaSession::decide(unsigned i, const sockaddr* source_address, socklen_t length,
+                                        const uint8_t* data, size_t size, bool truncated, int64_t now_ns,
+                                        Tally& t) {
+  ++t.received;
+  if (truncated) {
+    ++t.truncated;
+    return nullptr;
+  }
+  UdpEndpoint source;
+  if (length > source.capacity()) return nullptr;  // not an IP source: cannot happen on a UDP socket
+  std::memcpy(source.data(), source_address, length);
+  source.resize(length);
+  const bool from_lan = i < 2;
+  const LatchOutcome verdict = sockets_[i].latch.on_packet(source, from_lan ? relay_->lan_sources : relay_->uplink_sources,
+                                                          relay_->latch_packets);
+  if (!verdict.allowed) {
+    ++t.not_allowed;
+    return nullptr;
+  }
+  t.latched += verdict.latched && !verdict.relatched;
+  t.relatched += verdict.relatched;
+  const std::optional<UdpEndpoint>& to = sockets_[i ^ 2u].latch.destination();
+  if (!to) {
+    ++t.no_peer;
+    return nullptr;
+  }
+  RtpQuality& same_way = figures_[from_lan ? 0 : 1].quality;
+  if (classify_packet(data, size) == PacketKind::rtcp) {
+    // Reports on the stream going the other way, and sender reports for round trips.
+    if (apply_rtcp(data, size, now_ns, same_way, figures_[from_lan ? 1 : 0].quality))
+      ++t.rtcp_read;
+    else
+      ++t.rtcp_unreadable;
+  } else {
+    same_way.on_packet(data, size, now_ns);
+  }
+  return &*to;
+}
+
+void MediaSession::count_decisions(unsigned i, const Tally& t, int64_t now_ns) {
+  // Only media from allowed sources keeps a stream alive: a stranger spraying its ports must
+  // not hold them after the call is gone.
+  if (t.received > t.not_allowed + t.truncated) last_activity_ns_ = now_ns;
+  MediaStats& s = relay_->stats;
+  if (t.not_allowed) relay_->drops.add(MediaDrop::source_not_allowed, t.not_allowed);
+  if (t.no_peer) relay_->drops.add(MediaDrop::no_peer, t.no_peer);
+  if (t.truncated) relay_->drops.add(MediaDrop::truncated, t.truncated);
+  if (t.latched) s.latched.inc(t.latched);
+  if (t.relatched) s.relatched.inc(t.relatched);
+  if (t.rtcp_read) s.rtcp_read.inc(t.rtcp_read);
+  if (t.rtcp_unreadable) s.rtcp_unreadable.inc(t.rtcp_unreadable);
+  if (t.relatched)
+    relay_->log.info("call ", call_id_, " stream ", index_, ": ", i < 2 ? "LAN" : "uplink", " leg re-latched to ",
+                     text(sockets_[i].latch.latched()));
+}
+
+void MediaSession::count_sent(unsigned i, uint64_t sent, uint64_t bytes, uint64_t failed) {
+  const bool from_lan = i < 2;
+  DirectionFigures& figures = figures_[from_lan ? 0 : 1];
+  figures.packets += sent;
+  figures.bytes += bytes;
+  MediaStats& s = relay_->stats;
+  if (sent) {
+    (from_lan ? s.packets_to_vendor : s.packets_to_lan).inc(sent);
+    (from_lan ? s.bytes_to_vendor : s.bytes_to_lan).inc(bytes);
+  }
+  if (failed) relay_->drops.add(MediaDrop::send_failed, failed);
+}
+
 unsigned MediaSession::relay_batch(unsigned i, int64_t now_ns) {
   PacketBatch& b = relay_->batch;
   const int in_fd = sockets_[i].socket.fd();
@@ -130,38 +237,15 @@ unsigned MediaSession::relay_batch(unsigned i, int64_t now_ns) {
   if (received <= 0) return 0;
 
   // Decide each datagram: may its source send here, and where does it go.
-  const bool from_lan = i < 2;
-  LegSocket& in = sockets_[i];
-  LegSocket& out = sockets_[i ^ 2u];
-  const std::vector<Prefix>& allowed = from_lan ? relay_->lan_sources : relay_->uplink_sources;
-  DirectionFigures& figures = figures_[from_lan ? 0 : 1];
-  uint64_t not_allowed = 0, no_peer = 0, truncated = 0, latched = 0, relatched = 0, bytes = 0;
+  Tally tally;
+  uint64_t bytes = 0;
   unsigned queued = 0;
-  UdpEndpoint source;
   for (int k = 0; k < received; ++k) {
     const mmsghdr& m = b.rx[size_t(k)];
-    if (m.msg_hdr.msg_flags & MSG_TRUNC) {
-      ++truncated;
-      continue;
-    }
-    const socklen_t length = m.msg_hdr.msg_namelen;
-    if (length > source.capacity()) continue;  // not an IP source: cannot happen on a UDP socket
-    std::memcpy(source.data(), &b.source[size_t(k)], length);
-    source.resize(length);
-    const LatchOutcome verdict = in.latch.on_packet(source, allowed, relay_->latch_packets);
-    if (!verdict.allowed) {
-      ++not_allowed;
-      continue;
-    }
-    latched += verdict.latched && !verdict.relatched;
-    relatched += verdict.relatched;
-    const std::optional<UdpEndpoint>& to = out.latch.destination();
-    if (!to) {
-      ++no_peer;
-      continue;
-    }
     const size_t size = m.msg_len;
-    figures.quality.on_packet(b.data[size_t(k)].data(), size, now_ns);
+    const UdpEndpoint* to = decide(i, reinterpret_cast<const sockaddr*>(&b.source[size_t(k)]), m.msg_hdr.msg_namelen,
+                                   b.data[size_t(k)].data(), size, m.msg_hdr.msg_flags & MSG_TRUNC, now_ns, tally);
+    if (!to) continue;
     bytes += size;
     mmsghdr& t = b.tx[queued];
     b.tx_iov[queued] = {b.data[size_t(k)].data(), size};
@@ -174,6 +258,7 @@ unsigned MediaSession::relay_batch(unsigned i, int64_t now_ns) {
   }
 
   // Act: one sendmmsg for the batch; a datagram the kernel refuses is skipped, not retried.
+  LegSocket& out = sockets_[i ^ 2u];
   const int out_fd = out.socket.fd();
   unsigned sent = 0, send_failed = 0;
   uint64_t failed_bytes = 0;
@@ -194,28 +279,24 @@ unsigned MediaSession::relay_batch(unsigned i, int64_t now_ns) {
     relay_->bad_input.warn("send to ", text(out.latch.destination()), " failed: ", std::strerror(errno));
   }
 
-  // Only media from allowed sources keeps a stream alive: a stranger spraying its ports must
-  // not hold them after the call is gone.
-  if (uint64_t(received) > not_allowed + truncated) last_activity_ns_ = now_ns;
-
   // Count, last.
-  figures.packets += sent;
-  figures.bytes += bytes - failed_bytes;
-  MediaStats& s = relay_->stats;
-  if (sent) {
-    (from_lan ? s.packets_to_vendor : s.packets_to_lan).inc(sent);
-    (from_lan ? s.bytes_to_vendor : s.bytes_to_lan).inc(bytes - failed_bytes);
-  }
-  if (not_allowed) relay_->drops.add(MediaDrop::source_not_allowed, not_allowed);
-  if (no_peer) relay_->drops.add(MediaDrop::no_peer, no_peer);
-  if (truncated) relay_->drops.add(MediaDrop::truncated, truncated);
-  if (send_failed) relay_->drops.add(MediaDrop::send_failed, send_failed);
-  if (latched) s.latched.inc(latched);
-  if (relatched) s.relatched.inc(relatched);
-  if (relatched)
-    relay_->log.info("call ", call_id_, " stream ", index_, ": ", from_lan ? "LAN" : "uplink", " leg re-latched to ",
-                     text(in.latch.latched()));
+  count_decisions(i, tally, now_ns);
+  count_sent(i, sent, bytes - failed_bytes, send_failed);
   return unsigned(received);
+}
+
+void MediaSession::relay_one(MediaRing& ring, unsigned i, const RingDatagram& d) {
+  Tally tally;
+  const UdpEndpoint* to = decide(i, d.source, d.source_length, d.data, d.size, d.truncated, d.now_ns, tally);
+  // Act: queued on the ring, sent with the turn's other datagrams; counted on completion.
+  if (to) ring.send(sockets_[i].ring_token, sockets_[i ^ 2u].socket.fd(), d, to->data(), socklen_t(to->size()));
+  count_decisions(i, tally, d.now_ns);
+}
+
+void MediaSession::count_sent(unsigned i, int result, size_t size) {
+  if (result >= 0) return count_sent(i, 1, size, 0);
+  count_sent(i, 0, 0, 1);
+  relay_->bad_input.warn("send to ", text(sockets_[i ^ 2u].latch.destination()), " failed: ", std::strerror(-result));
 }
 
 nlohmann::json MediaSession::leg_json(LegSide side) const {

@@ -3,10 +3,14 @@
 // RTCP socket. What arrives on a leg's socket goes out of the other leg's socket of the same
 // kind, bytes untouched, to that side's latched (else signalled) peer.
 //
-// The hot path, per readable socket (MediaPoller: one Asio wait on the daemon's io_context for
-// all of them): drain with recvmmsg (up to kBatch datagrams) into the shared batch buffers,
-// decide each datagram (latch, destination), and send the batch with one sendmmsg. No heap
-// allocation on the way, and no system call per datagram beyond receiving and sending.
+// Two engines move the bytes; both share decide() (latch, destination, quality) and the
+// counting, so what is relayed and counted does not depend on the engine.
+// - io_uring (MediaRing, media_uring.h), when the kernel allows it: every socket has a
+//   multishot receive armed; the turn's completions are decided one by one and their sends
+//   queued, then submitted with one system call for all sockets.
+// - epoll (MediaPoller), the fallback: per readable socket, drain with recvmmsg (up to kBatch
+//   datagrams) into the shared batch buffers, decide each, send the batch with one sendmmsg.
+// No heap allocation on the way in either.
 #include <array>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/udp.hpp>
@@ -25,6 +29,7 @@
 #include "dataplane/media_poller.h"
 #include "dataplane/media_rtp_quality.h"
 #include "dataplane/media_stats.h"
+#include "dataplane/media_uring.h"
 
 namespace outpost::media {
 
@@ -45,9 +50,11 @@ struct PacketBatch {
 // What every session of one relay shares: settings that reload may change, counters, the
 // batch buffers. Owned by the relay, kept alive by its sessions.
 struct RelayContext {
-  RelayContext(boost::asio::io_context& io, MetricsRegistry& metrics, Logger logger)
-      : poller(io), stats(MediaStats::make(metrics)), drops(metrics), log(logger), bad_input(logger) {}
+  // engine: automatic tries io_uring and falls back to epoll (logged once, counted).
+  RelayContext(boost::asio::io_context& io, MetricsRegistry& metrics, Logger logger, MediaEngine engine);
+  const char* engine_name() const { return ring ? "io_uring" : "epoll"; }
   MediaPoller poller;
+  std::unique_ptr<MediaRing> ring;  // null: the epoll engine
   MediaStats stats;
   MediaDrops drops;
   Logger log;
@@ -97,16 +104,36 @@ class MediaSession {
   // Socket slots: LAN RTP, LAN RTCP, uplink RTP, uplink RTCP. A slot's twin on the other
   // leg is slot ^ 2.
   static unsigned slot(LegSide side, bool rtcp) { return (side == LegSide::uplink ? 2u : 0u) + (rtcp ? 1u : 0u); }
-  struct LegSocket final : ReadableSocket {
+  struct LegSocket final : ReadableSocket, DatagramSink {
     void on_readable() override { session->drain(slot); }
+    void on_datagram(MediaRing& ring, const RingDatagram& d) override { session->relay_one(ring, slot, d); }
+    void on_sent(int result, size_t size) override { session->count_sent(slot, result, size); }
     UdpSocket socket;
+    uint32_t ring_token = 0;
+    bool on_ring = false;
     Latch latch;
     MediaSession* session = nullptr;
     unsigned slot = 0;
   };
+  // What decide() saw, counted once per batch (epoll) or datagram (io_uring).
+  struct Tally {
+    uint64_t received = 0, not_allowed = 0, no_peer = 0, truncated = 0, latched = 0, relatched = 0;
+    uint64_t rtcp_read = 0, rtcp_unreadable = 0;
+  };
+  // May this datagram from `source` arriving on `slot` go on, and where: the destination, or
+  // null (dropped, tallied). Measures quality of what goes on.
+  const UdpEndpoint* decide(unsigned slot, const sockaddr* source, socklen_t source_length, const uint8_t* data,
+                            size_t size, bool truncated, int64_t now_ns, Tally& tally);
+  void count_decisions(unsigned slot, const Tally& tally, int64_t now_ns);
+  void count_sent(unsigned slot, uint64_t sent, uint64_t bytes, uint64_t failed);
+  void count_sent(unsigned slot, int result, size_t size);  // one io_uring send completion
+
+  // epoll engine
   void drain(unsigned slot);
   // Receives one batch on `slot` and sends what may go on; the number received.
   unsigned relay_batch(unsigned slot, int64_t now_ns);
+  // io_uring engine
+  void relay_one(MediaRing& ring, unsigned slot, const RingDatagram& datagram);
   nlohmann::json leg_json(LegSide side) const;
 
   std::shared_ptr<RelayContext> relay_;

@@ -20,7 +20,10 @@ namespace outpost::media {
   X(streams_released, "streams closed because their call ended")                               \
   X(streams_timed_out, "streams closed after media.timeout_s without a packet either way")     \
   X(latched, "legs that latched onto the address a peer really sends from")                    \
-  X(relatched, "latches moved to a new source (NAT rebinding, failover)")
+  X(relatched, "latches moved to a new source (NAT rebinding, failover)")                      \
+  X(rtcp_read, "RTCP compounds read for quality (receiver loss, jitter, round trip)")          \
+  X(rtcp_unreadable, "RTCP datagrams relayed but not readable (SRTCP, malformed)")             \
+  X(io_uring_fallbacks, "relays started on epoll because io_uring was not allowed here")
 
 OUTPOST_DEFINE_STATS(MediaStats, "outpost_media_", OUTPOST_MEDIA_STATS);
 

@@ -11,23 +11,10 @@ namespace outpost::dataplane {
 namespace {
 
 namespace asio = boost::asio;
-using tcp = asio::ip::tcp;
 
 constexpr int kPipeSize = 256 * 1024;
 constexpr size_t kSpliceChunk = 256 * 1024;
 constexpr int kRoundsPerTurn = 16;  // then yield to other connections
-
-void reset_and_close(tcp::socket& s) {
-  boost::system::error_code ec;
-  if (!s.is_open()) return;
-  s.set_option(asio::socket_base::linger(true, 0), ec);
-  s.close(ec);
-}
-
-void close_quietly(tcp::socket& s) {
-  boost::system::error_code ec;
-  if (s.is_open()) s.close(ec);
-}
 
 }  // namespace
 
@@ -41,17 +28,19 @@ const char* to_string(RelayEnd e) {
   return "?";
 }
 
-Relay::Relay(tcp::socket& client, tcp::socket& upstream, RelayMode mode, std::chrono::seconds idle, Hooks hooks,
-             std::weak_ptr<void> owner, std::shared_ptr<BufferPool> pool)
-    : client_(client),
+Relay::Relay(asio::io_context& io, OwnedFd& client, OwnedFd& upstream, RelayMode mode, std::chrono::seconds idle,
+             Hooks hooks, std::weak_ptr<void> owner, std::shared_ptr<BufferPool> pool)
+    : io_(io),
+      client_(client),
       upstream_(upstream),
       mode_(mode),
       idle_(idle),
       hooks_(std::move(hooks)),
       owner_(std::move(owner)),
       pool_(std::move(pool)),
-      dirs_{Direction{&client, &upstream, true}, Direction{&upstream, &client, false}},
-      idle_timer_(client.get_executor()) {}
+      dirs_{Direction{&client, &upstream, &client_ready_, &upstream_ready_, true},
+            Direction{&upstream, &client, &upstream_ready_, &client_ready_, false}},
+      idle_timer_(io) {}
 
 std::unique_ptr<uint8_t[]> BufferPool::take() {
   if (free_.empty()) return std::unique_ptr<uint8_t[]>(new uint8_t[kBufferSize]);  // uninitialized
@@ -72,7 +61,9 @@ Relay::~Relay() {
       if (fd >= 0) ::close(fd), fd = -1;
 }
 
-void Relay::start() {
+void Relay::start(Readiness client, Readiness upstream) {
+  client_ready_ = client;
+  upstream_ready_ = upstream;
   started_ = true;
   last_activity_ = std::chrono::steady_clock::now();
   arm_idle_timer();
@@ -82,13 +73,18 @@ void Relay::start() {
   }
 }
 
+void Relay::ready(bool upstream_side, uint32_t events) {
+  if (!running()) return;
+  (upstream_side ? upstream_ready_ : client_ready_).add(events);
+  for (auto& d : dirs_)
+    if (!d.done) pump(d);
+}
+
+// The sockets are non-blocking (accept4/socket with SOCK_NONBLOCK): splice(2) has no
+// per-call "don't wait" for the socket end.
 bool Relay::open_pipe(Direction& d) {
   if (::pipe2(d.pipe, O_NONBLOCK | O_CLOEXEC) != 0) return false;  // out of descriptors
   ::fcntl(d.pipe[1], F_SETPIPE_SZ, kPipeSize);                      // best effort; 64 KiB otherwise
-  // splice(2) has no per-call "don't wait" for the socket end: the sockets must be.
-  boost::system::error_code ec;
-  d.from->native_non_blocking(true, ec);
-  d.to->native_non_blocking(true, ec);
   return true;
 }
 
@@ -100,100 +96,89 @@ void Relay::moved(Direction& d, size_t n) {
 // The FIN from d.from has been read and everything before it delivered: pass it on.
 void Relay::end_direction(Direction& d) {
   d.done = true;
-  boost::system::error_code ec;
-  d.to->shutdown(tcp::socket::shutdown_send, ec);
+  ::shutdown(d.to->get(), SHUT_WR);
   if (dirs_[0].done && dirs_[1].done) finish(RelayEnd::closed);
 }
 
-void Relay::wait(Direction& d, bool for_write) {
-  auto* socket = for_write ? d.to : d.from;
-  socket->async_wait(for_write ? tcp::socket::wait_write : tcp::socket::wait_read,
-                     [this, &d, keep = owner_.lock()](boost::system::error_code ec) {
-                       if (ended_) return;
-                       if (ec) return ec == asio::error::operation_aborted ? void() : finish(RelayEnd::reset);
-                       pump(d);
-                     });
-}
-
 void Relay::pump_splice(Direction& d) {
-  if (ended_) return;
-  const int from = d.from->native_handle(), to = d.to->native_handle();
+  if (ended_ || d.done) return;
+  const int from = d.from->get(), to = d.to->get();
   for (int round = 0; round < kRoundsPerTurn; ++round) {
     if (d.in_pipe > 0) {
+      if (!d.to_ready->writable) return;  // the next EPOLLOUT resumes
       ssize_t n = ::splice(d.pipe[0], nullptr, to, nullptr, d.in_pipe, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
       if (n > 0) {
         d.in_pipe -= size_t(n);
         moved(d, size_t(n));
         continue;
       }
-      if (n < 0 && (errno == EAGAIN || errno == EINTR)) return wait(d, true);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0 && errno == EAGAIN) return void(d.to_ready->writable = false);
       return finish(RelayEnd::reset);
     }
     if (d.eof) return end_direction(d);
+    if (!d.from_ready->readable) return;  // the next EPOLLIN resumes
+    // A short splice may mean a full pipe, not a drained socket: only EAGAIN says drained.
     ssize_t n = ::splice(from, nullptr, d.pipe[1], nullptr, kSpliceChunk, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
     if (n > 0) d.in_pipe = size_t(n);
     else if (n == 0) d.eof = true;
-    else if (errno == EAGAIN || errno == EINTR) return wait(d, false);
-    else return finish(RelayEnd::reset);
+    else if (errno == EAGAIN) return void(d.from_ready->readable = false);
+    else if (errno != EINTR) return finish(RelayEnd::reset);
   }
-  asio::post(client_.get_executor(), [this, &d, keep = owner_.lock()] { pump_splice(d); });
+  asio::post(io_, [this, &d, keep = owner_.lock()] { pump_splice(d); });
 }
 
 void Relay::pump_copy(Direction& d) {
-  if (ended_) return;
-  const int from = d.from->native_handle(), to = d.to->native_handle();
+  if (ended_ || d.done) return;
+  const int from = d.from->get(), to = d.to->get();
   for (int round = 0; round < kRoundsPerTurn; ++round) {
     if (d.begin < d.end) {
-      ssize_t n = ::send(to, d.data + d.begin, d.end - d.begin, MSG_NOSIGNAL | MSG_DONTWAIT);
+      if (!d.to_ready->writable) return;  // the next EPOLLOUT resumes
+      const size_t want = d.end - d.begin;
+      ssize_t n = ::send(to, d.data + d.begin, want, MSG_NOSIGNAL | MSG_DONTWAIT);
       if (n > 0) {
         d.begin += size_t(n);
+        if (size_t(n) < want) d.to_ready->writable = false;  // the send buffer is full
         moved(d, size_t(n));
         continue;
       }
-      if (n < 0 && (errno == EAGAIN || errno == EINTR)) return wait(d, true);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0 && errno == EAGAIN) return void(d.to_ready->writable = false);
       return finish(RelayEnd::reset);
     }
     if (d.eof) return end_direction(d);
-    if (!d.burst) return read_small(d);
-    if (mode_ == RelayMode::automatic && open_pipe(d)) {
-      d.spliced = true;  // a bulk transfer: the kernel moves the rest
-      return pump_splice(d);
+    if (!d.from_ready->readable) {
+      if (d.buffer) pool_->give(std::move(d.buffer));  // the burst is over
+      d.burst = false;
+      return;  // the next EPOLLIN resumes
     }
-    if (!d.buffer) d.buffer = pool_->take();
-    ssize_t n = ::recv(from, d.buffer.get(), BufferPool::kBufferSize, MSG_DONTWAIT);
+    uint8_t* into = d.small.data();
+    size_t room = d.small.size();
+    if (d.burst) {
+      if (mode_ == RelayMode::automatic && open_pipe(d)) {
+        d.spliced = true;  // a bulk transfer: the kernel moves the rest
+        return pump_splice(d);
+      }
+      if (!d.buffer) d.buffer = pool_->take();
+      into = d.buffer.get();
+      room = BufferPool::kBufferSize;
+    }
+    ssize_t n = ::recv(from, into, room, MSG_DONTWAIT);
     if (n > 0) {
-      d.data = d.buffer.get();
+      d.data = into;
       d.begin = 0;
       d.end = size_t(n);
+      if (size_t(n) < room) d.from_ready->short_read();  // drained: no read that ends in EAGAIN
+      else d.burst = true;
     } else if (n == 0) {
       d.eof = true;
-    } else if (errno == EAGAIN || errno == EINTR) {
-      pool_->give(std::move(d.buffer));  // the burst is over
-      d.burst = false;
-      return read_small(d);
-    } else {
+    } else if (errno == EAGAIN) {
+      d.from_ready->readable = false;
+    } else if (errno != EINTR) {
       return finish(RelayEnd::reset);
     }
   }
-  asio::post(client_.get_executor(), [this, &d, keep = owner_.lock()] { pump_copy(d); });
-}
-
-// Through the reactor: Asio tries the read at once and otherwise waits for readiness
-// without re-arming epoll (async_wait would cost an epoll_ctl per wait).
-void Relay::read_small(Direction& d) {
-  d.from->async_read_some(asio::buffer(d.small), [this, &d, keep = owner_.lock()](boost::system::error_code ec, size_t n) {
-    if (ended_) return;
-    if (ec == asio::error::eof) {
-      d.eof = true;
-      return pump_copy(d);
-    }
-    if (ec) return ec == asio::error::operation_aborted ? void() : finish(RelayEnd::reset);
-    d.data = d.small.data();
-    d.begin = 0;
-    d.end = n;
-    d.burst = n == d.small.size();
-    pump_copy(d);
-  });
+  asio::post(io_, [this, &d, keep = owner_.lock()] { pump_copy(d); });
 }
 
 void Relay::arm_idle_timer() {
@@ -211,11 +196,11 @@ void Relay::finish(RelayEnd end) {
   ended_ = true;
   idle_timer_.cancel();
   if (end == RelayEnd::closed) {
-    close_quietly(client_);
-    close_quietly(upstream_);
+    client_.close();
+    upstream_.close();
   } else {
-    reset_and_close(client_);
-    reset_and_close(upstream_);
+    client_.reset();
+    upstream_.reset();
   }
   if (hooks_.on_end) hooks_.on_end(end);
 }

@@ -4,18 +4,21 @@
 // error on either side resets both, and a connection idle for `idle` is closed.
 // Two engines, chosen by tls.relay (copy, splice, or auto: copy that switches a direction
 // to splice when it starts a bulk transfer): splice(2) through a pipe per direction (no
-// copy into user space), or non-blocking recv/send. Both try the system call first and wait on the
-// reactor only when it would block. Copy mode reads a waiting direction into a 16 KiB
+// copy into user space), or non-blocking recv/send. The sockets stay in the session's
+// edge-triggered FdPoller registration; the session passes their events on (ready()), and a
+// direction makes a system call only when its Readiness says it can progress. Copy mode reads a waiting direction into a 16 KiB
 // buffer of its own (one TLS record) and bursts into 64 KiB buffers from a shared pool,
 // which go back as soon as the burst ends, so idle connections hold no large buffer.
 #include <array>
-#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <vector>
+
+#include "dataplane/fd_poller.h"
 
 namespace outpost::dataplane {
 
@@ -52,29 +55,33 @@ class Relay {
   };
 
   // The sockets belong to `owner` (the session), which must outlive the relay's work:
-  // every pending operation holds `owner` alive.
-  Relay(boost::asio::ip::tcp::socket& client, boost::asio::ip::tcp::socket& upstream, RelayMode mode,
-        std::chrono::seconds idle, Hooks hooks, std::weak_ptr<void> owner, std::shared_ptr<BufferPool> pool);
+  // every pending operation holds `owner` alive. The relay closes them when it ends.
+  Relay(boost::asio::io_context& io, OwnedFd& client, OwnedFd& upstream, RelayMode mode, std::chrono::seconds idle,
+        Hooks hooks, std::weak_ptr<void> owner, std::shared_ptr<BufferPool> pool);
   ~Relay();
   Relay(const Relay&) = delete;
   Relay& operator=(const Relay&) = delete;
 
-  void start();
+  // What each socket is known to be ready for when the relay takes over.
+  void start(Readiness client, Readiness upstream);
+  // Epoll events of one of the sockets.
+  void ready(bool upstream_side, uint32_t events);
   void stop() { finish(RelayEnd::stopped); }
   bool running() const { return started_ && !ended_; }
 
  private:
   struct Direction {
-    Direction(boost::asio::ip::tcp::socket* f, boost::asio::ip::tcp::socket* t, bool up)
-        : from(f), to(t), to_upstream(up) {}
-    boost::asio::ip::tcp::socket* from;
-    boost::asio::ip::tcp::socket* to;
+    Direction(OwnedFd* f, OwnedFd* t, Readiness* fr, Readiness* tr, bool up)
+        : from(f), to(t), from_ready(fr), to_ready(tr), to_upstream(up) {}
+    OwnedFd* from;
+    OwnedFd* to;
+    Readiness* from_ready;
+    Readiness* to_ready;
     bool to_upstream;
     int pipe[2] = {-1, -1};           // splice mode
     size_t in_pipe = 0;
-    // Copy mode. A waiting direction reads through the reactor into `small` (no pool
-    // buffer held while idle); a full small read means a burst: recv() into a pool buffer
-    // until it would block.
+    // Copy mode. A direction reads into `small` (no pool buffer held while idle); a full
+    // small read means a burst: recv() into a pool buffer until drained.
     std::array<uint8_t, 16 * 1024> small;
     std::unique_ptr<uint8_t[]> buffer;
     const uint8_t* data = nullptr;       // small or buffer
@@ -87,8 +94,6 @@ class Relay {
 
   void pump_splice(Direction& d);
   void pump_copy(Direction& d);
-  void wait(Direction& d, bool for_write);
-  void read_small(Direction& d);
   bool open_pipe(Direction& d);
   void pump(Direction& d) { d.spliced ? pump_splice(d) : pump_copy(d); }
   void end_direction(Direction& d);
@@ -96,8 +101,10 @@ class Relay {
   void arm_idle_timer();
   void finish(RelayEnd end);
 
-  boost::asio::ip::tcp::socket& client_;
-  boost::asio::ip::tcp::socket& upstream_;
+  boost::asio::io_context& io_;
+  OwnedFd& client_;
+  OwnedFd& upstream_;
+  Readiness client_ready_, upstream_ready_;
   RelayMode mode_;
   std::chrono::seconds idle_;
   Hooks hooks_;

@@ -1,10 +1,13 @@
 #include "dataplane/session.h"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 
 #include <boost/asio/post.hpp>
 #include <boost/asio/write.hpp>
 #include <cerrno>
+#include <cstring>
 
 #include "dataplane/client_hello.h"
 #include "dataplane/http_head.h"
@@ -19,24 +22,15 @@ using tcp = asio::ip::tcp;
 constexpr uint16_t kQtypeA = 1, kQtypeAAAA = 28;
 constexpr uint32_t kMaxCacheTtl = 60;
 
-void tune(tcp::socket& s) {
-  boost::system::error_code ec;
-  s.set_option(tcp::no_delay(true), ec);
-  s.set_option(asio::socket_base::keep_alive(true), ec);
+// The upstream socket is not accepted, so it inherits nothing: the two options that matter
+// (no Nagle delay on the handshake's small records, keep-alive for idle WebSockets).
+void tune(int fd) {
+  int on = 1;
+  ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
+  ::setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof on);
 }
 
-void reset_socket(tcp::socket& s) {
-  boost::system::error_code ec;
-  if (!s.is_open()) return;
-  s.set_option(asio::socket_base::linger(true, 0), ec);
-  s.close(ec);
-}
-
-std::string peer_text(const tcp::socket& s) {
-  boost::system::error_code ec;
-  auto ep = s.remote_endpoint(ec);
-  return ec ? std::string("?") : Endpoint{ep.address(), ep.port()}.to_string();
-}
+std::string peer_text(const tcp::endpoint& ep) { return Endpoint{ep.address(), ep.port()}.to_string(); }
 
 }  // namespace
 
@@ -121,10 +115,10 @@ void ProxyState::refuse_count(Refusal r) {
   refusal_counter(refusals, r).inc();
 }
 
-Session::Session(std::shared_ptr<ProxyState> state, tcp::socket client, ListenPort port, uint64_t id)
+Session::Session(std::shared_ptr<ProxyState> state, OwnedFd client, tcp::endpoint peer, ListenPort port, uint64_t id)
     : state_(std::move(state)),
       client_(std::move(client)),
-      upstream_(state_->io),
+      peer_(peer),
       port_(port),
       id_(id) {}
 
@@ -137,8 +131,34 @@ void Session::start() {
   // TCP_NODELAY and SO_KEEPALIVE: inherited from the listening socket (tls_component.cc).
   capacity_ = port_ == ListenPort::https ? kMaxHelloBuffer : kMaxHttpHead;
   buffer_.reset(new uint8_t[capacity_]);  // uninitialized: only what arrives is read
+  if (!state_->poller.add(client_.get(), FdPoller::kStream, client_end_)) return refuse(Refusal::closed_early);
+  self_ = shared_from_this();
   state_->watch(Deadline::hello, weak_from_this(), 0);
-  read_first_bytes();
+  // The first EPOLLIN (at once if the ClientHello is already queued) starts the reading.
+}
+
+// Lets go of the session once the io_context has finished the current batch of events.
+void Session::done() {
+  if (self_) asio::post(state_->io, [s = std::move(self_)] {});
+}
+
+void Session::on_events(bool upstream, uint32_t events) {
+  if (relay_ && relay_->running()) return relay_->ready(upstream, events);
+  (upstream ? upstream_ready_ : client_ready_).add(events);
+  if (stopped_ || (relay_ && !relay_->running())) return;
+  if (!upstream && reading_) return read_first_bytes();
+  if (upstream && connecting_) {
+    if (events & (EPOLLERR | EPOLLHUP)) {
+      int error = 0;
+      socklen_t len = sizeof error;
+      ::getsockopt(upstream_.get(), SOL_SOCKET, SO_ERROR, &error, &len);
+      return connect_failed(boost::system::error_code(error ? error : ECONNREFUSED, boost::system::system_category())
+                                .message());
+    }
+    if (events & EPOLLOUT) return connected();
+    return;
+  }
+  if (upstream && replaying_ && upstream_ready_.writable) return send_replay();
 }
 
 bool Session::waiting_for(Deadline kind, uint64_t token) const {
@@ -147,32 +167,34 @@ bool Session::waiting_for(Deadline kind, uint64_t token) const {
 }
 
 void Session::deadline_passed(Deadline kind, uint64_t) {
-  boost::system::error_code ignored;
   if (kind == Deadline::hello) {
     timed_out_ = true;
-    client_.cancel(ignored);
+    refuse(Refusal::hello_timeout);
   } else {
-    upstream_.cancel(ignored);  // the connect handler tries the next address
+    connect_failed("timeout");
   }
 }
 
 void Session::stop() {
   stopped_ = true;
   if (relay_ && relay_->running()) return relay_->stop();
-  reset_socket(client_);
-  reset_socket(upstream_);
+  client_.reset();
+  upstream_.reset();
+  done();
 }
 
 void Session::read_first_bytes() {
-  client_.async_read_some(asio::buffer(buffer_.get() + filled_, capacity_ - filled_),
-                          [self = shared_from_this()](boost::system::error_code ec, size_t n) {
-                            if (self->stopped_) return;
-                            if (self->timed_out_) return self->refuse(Refusal::hello_timeout);
-                            if (ec == asio::error::eof) return self->first_bytes_complete(true);
-                            if (ec) return self->refuse(Refusal::closed_early);
-                            self->filled_ += n;
-                            self->first_bytes_complete(false);
-                          });
+  if (!client_ready_.readable) return;  // the next EPOLLIN resumes
+  const size_t room = capacity_ - filled_;
+  ssize_t n = ::recv(client_.get(), buffer_.get() + filled_, room, MSG_DONTWAIT);
+  if (n == 0) return first_bytes_complete(true);
+  if (n < 0) {
+    if (errno == EAGAIN || errno == EINTR) return void(client_ready_.readable = errno == EINTR);
+    return refuse(Refusal::closed_early);
+  }
+  if (size_t(n) < room) client_ready_.short_read();
+  filled_ += size_t(n);
+  first_bytes_complete(false);
 }
 
 // Parse what has arrived; read more while it is a valid prefix, else decide.
@@ -182,17 +204,17 @@ void Session::first_bytes_complete(bool closed) {
     ClientHello hello = parse_client_hello(std::span<const uint8_t>(buffer_.get(), filled_));
     if (hello.status == HelloStatus::need_more && !closed) return read_first_bytes();
     if (hello.status == HelloStatus::malformed)
-      state_->refusal_log.info(peer_text(client_), ": malformed ClientHello: ", hello.error);
+      state_->refusal_log.info(peer_text(peer_), ": malformed ClientHello: ", hello.error);
     d = decide_tls(*state_->policy, hello, state_->wss != nullptr);
     if (d.refusal == Refusal::non_vendor_sni || d.refusal == Refusal::invalid_sni)
-      state_->refusal_log.info(peer_text(client_), ": SNI '", hello.sni.value_or(""), "' is not a vendor name");
+      state_->refusal_log.info(peer_text(peer_), ": SNI '", hello.sni.value_or(""), "' is not a vendor name");
   } else {
     HttpHead head = parse_http_head(std::string_view(reinterpret_cast<const char*>(buffer_.get()), filled_));
     if (head.status == HttpHeadStatus::need_more && !closed) return read_first_bytes();
     d = decide_http(*state_->policy, head);
     target_ = head.target.empty() || head.target.front() != '/' ? "/" : head.target;
     if (d.refusal == Refusal::non_vendor_host)
-      state_->refusal_log.info(peer_text(client_), ": Host '", head.host.value_or(""), "' is not a vendor name");
+      state_->refusal_log.info(peer_text(peer_), ": Host '", head.host.value_or(""), "' is not a vendor name");
   }
   reading_ = false;
   act(d);  // what was read stays in buffer_ for the replay
@@ -203,9 +225,16 @@ void Session::act(const Decision& d) {
   switch (d.action) {
     case Action::reset:
       return refuse(*d.refusal);
-    case Action::wss_handoff:
+    case Action::wss_handoff: {
       state_->stats.wss_handed_over.inc();
-      return state_->wss->accept(std::move(client_), std::vector<uint8_t>(buffer_.get(), buffer_.get() + filled_));
+      state_->poller.remove(client_.get());  // into Asio's reactor, for the SIP transport
+      tcp::socket socket(state_->io);
+      boost::system::error_code ec;
+      socket.assign(peer_.protocol(), client_.release(), ec);
+      done();
+      if (ec) return;
+      return state_->wss->accept(std::move(socket), std::vector<uint8_t>(buffer_.get(), buffer_.get() + filled_));
+    }
     case Action::turn:
       return connect_to({state_->policy->turn->address}, state_->policy->turn->port);
     case Action::redirect:
@@ -222,12 +251,13 @@ void Session::act(const Decision& d) {
 }
 
 void Session::refuse(Refusal r) {
-  reading_ = false;
+  reading_ = connecting_ = replaying_ = false;
   decision_.action = Action::reset;
   decision_.refusal = r;
   state_->refuse_count(r);
-  reset_socket(client_);
-  reset_socket(upstream_);
+  client_.reset();
+  upstream_.reset();
+  done();
 }
 
 void Session::name_failed() {
@@ -274,49 +304,54 @@ void Session::connect_next() {
     name_failed();
     return refuse(Refusal::connect_failed);
   }
-  tcp::endpoint target(candidates_[next_candidate_++], upstream_port_);
-  boost::system::error_code ec;
-  if (upstream_.is_open()) upstream_.close(ec);
-  upstream_.open(target.protocol(), ec);
-  if (ec) return refuse(Refusal::connect_failed);
-  // connect(2) by hand and wait for writability: Asio's async_connect adds a poll(2) per
-  // connection before its getsockopt(SO_ERROR).
-  upstream_.native_non_blocking(true, ec);
-  if (ec) return refuse(Refusal::connect_failed);
-  boost::system::error_code immediate;
-  if (::connect(upstream_.native_handle(), target.data(), socklen_t(target.size())) != 0 && errno != EINPROGRESS)
-    immediate.assign(errno, boost::system::system_category());
+  target_endpoint_ = tcp::endpoint(candidates_[next_candidate_++], upstream_port_);
+  upstream_.close();  // a failed attempt's socket (closing also takes it out of the poller)
+  upstream_ready_ = {};
+  upstream_ = OwnedFd(::socket(target_endpoint_.protocol().family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  if (!upstream_.is_open()) return refuse(Refusal::connect_failed);
   connecting_ = true;
   state_->watch(Deadline::connect, weak_from_this(), next_candidate_);
-  auto done = [self = shared_from_this(), target](boost::system::error_code e) {
-    self->connecting_ = false;
-    if (self->stopped_) return;
-    if (!e) {
-      int error = 0;
-      socklen_t len = sizeof error;
-      if (::getsockopt(self->upstream_.native_handle(), SOL_SOCKET, SO_ERROR, &error, &len) != 0) error = errno;
-      if (error) e.assign(error, boost::system::system_category());
-    }
-    if (e) {
-      self->state_->refusal_log.info("connect to ", Endpoint{target.address(), target.port()}.to_string(),
-                                     " failed: ", e == asio::error::operation_aborted ? "timeout" : e.message());
-      if (self->next_candidate_ < self->candidates_.size()) self->state_->stats.connect_retries.inc();
-      return self->connect_next();
-    }
-    self->replay();
-  };
-  if (immediate) return asio::post(state_->io, [done, immediate] { done(immediate); });
-  upstream_.async_wait(tcp::socket::wait_write, std::move(done));
+  if (::connect(upstream_.get(), target_endpoint_.data(), socklen_t(target_endpoint_.size())) != 0 &&
+      errno != EINPROGRESS) {
+    std::string why = std::strerror(errno);
+    return asio::post(state_->io, [self = shared_from_this(), why, token = next_candidate_] {
+      if (self->connecting_ && !self->stopped_ && self->next_candidate_ == token) self->connect_failed(why);
+    });
+  }
+  // Registered once for the connection's life: EPOLLOUT says connected, EPOLLERR refused.
+  if (!state_->poller.add(upstream_.get(), FdPoller::kStream, upstream_end_)) return connect_failed("epoll_ctl");
 }
 
-void Session::replay() {
-  tune(upstream_);
-  asio::async_write(upstream_, asio::buffer(buffer_.get(), filled_),
-                    [self = shared_from_this()](boost::system::error_code ec, size_t) {
-                      if (self->stopped_) return;
-                      if (ec) return self->refuse(Refusal::connect_failed);
-                      self->start_relay();
-                    });
+void Session::connect_failed(const std::string& why) {
+  connecting_ = false;
+  if (stopped_) return;
+  state_->refusal_log.info("connect to ", Endpoint{target_endpoint_.address(), target_endpoint_.port()}.to_string(),
+                           " failed: ", why);
+  if (next_candidate_ < candidates_.size()) state_->stats.connect_retries.inc();
+  connect_next();
+}
+
+void Session::connected() {
+  connecting_ = false;
+  tune(upstream_.get());
+  replaying_ = true;
+  send_replay();
+}
+
+// The buffered first bytes, then the relay.
+void Session::send_replay() {
+  while (replayed_ < filled_) {
+    ssize_t n = ::send(upstream_.get(), buffer_.get() + replayed_, filled_ - replayed_, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n > 0) {
+      replayed_ += size_t(n);
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno == EAGAIN) return void(upstream_ready_.writable = false);  // EPOLLOUT resumes
+    return refuse(Refusal::connect_failed);
+  }
+  replaying_ = false;
+  start_relay();
 }
 
 void Session::start_relay() {
@@ -334,22 +369,22 @@ void Session::start_relay() {
     if (end == RelayEnd::closed) s.relays_closed.inc();
     else if (end == RelayEnd::idle) s.relays_idle.inc();
     else if (end == RelayEnd::reset) s.relays_reset.inc();
+    done();
   };
-  relay_.emplace(client_, upstream_, state_->settings.relay, state_->settings.idle_timeout, std::move(hooks),
-                 weak_from_this(), state_->buffers);
-  relay_->start();
+  relay_.emplace(state_->io, client_, upstream_, state_->settings.relay, state_->settings.idle_timeout,
+                 std::move(hooks), weak_from_this(), state_->buffers);
+  relay_->start(client_ready_, upstream_ready_);
 }
 
 void Session::redirect() {
   state_->stats.redirected.inc();
-  auto reply = std::make_shared<std::string>("HTTP/1.1 308 Permanent Redirect\r\nLocation: https://" +
-                                             decision_.host + target_ +
-                                             "\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
-  asio::async_write(client_, asio::buffer(*reply), [self = shared_from_this(), reply](boost::system::error_code, size_t) {
-    boost::system::error_code ec;
-    self->client_.shutdown(tcp::socket::shutdown_send, ec);
-    self->client_.close(ec);
-  });
+  std::string reply = "HTTP/1.1 308 Permanent Redirect\r\nLocation: https://" + decision_.host + target_ +
+                      "\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+  // A few hundred bytes into an empty send buffer: one send, then the FIN.
+  (void)::send(client_.get(), reply.data(), reply.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+  ::shutdown(client_.get(), SHUT_WR);
+  client_.close();
+  done();
 }
 
 }  // namespace outpost::dataplane

@@ -18,6 +18,7 @@
 #include "common/log.h"
 #include "dataplane/client_limiter.h"
 #include "dataplane/decision.h"
+#include "dataplane/fd_poller.h"
 #include "dataplane/relay.h"
 #include "dataplane/stats.h"
 #include "dataplane/tls.h"
@@ -75,6 +76,7 @@ struct ProxyState : std::enable_shared_from_this<ProxyState> {
   std::shared_ptr<WssHandler> wss;
   AddressCache addresses;
   std::shared_ptr<BufferPool> buffers = std::make_shared<BufferPool>();
+  FdPoller poller{io};  // every listener and connection socket, registered once (fd_poller.h)
   ClientRateLimiter limiter{50};
   std::unordered_map<uint64_t, std::weak_ptr<Session>> sessions;
   uint64_t next_session = 1;
@@ -102,9 +104,13 @@ struct ProxyState : std::enable_shared_from_this<ProxyState> {
 
 enum class ListenPort { https, http };
 
+// Sockets outside Asio's reactor, in state->poller: the session keeps itself alive (self_)
+// while they are open and lets go of itself through the io_context once it is done, so that
+// events already taken by the poller still find it.
 class Session : public std::enable_shared_from_this<Session> {
  public:
-  Session(std::shared_ptr<ProxyState> state, boost::asio::ip::tcp::socket client, ListenPort port, uint64_t id);
+  Session(std::shared_ptr<ProxyState> state, OwnedFd client, boost::asio::ip::tcp::endpoint peer, ListenPort port,
+          uint64_t id);
   ~Session();
   void start();
   // Resets both sides now (daemon shutdown).
@@ -115,8 +121,19 @@ class Session : public std::enable_shared_from_this<Session> {
   void deadline_passed(Deadline kind, uint64_t token);
 
  private:
+  struct End final : PolledFd {
+    End(Session& s, bool up) : session(s), upstream(up) {}
+    void on_events(uint32_t events) override { session.on_events(upstream, events); }
+    Session& session;
+    bool upstream;
+  };
+  void on_events(bool upstream, uint32_t events);
   void read_first_bytes();
   void first_bytes_complete(bool closed);
+  void connected();
+  void connect_failed(const std::string& why);
+  void send_replay();
+  void done();
   void act(const Decision& d);
   void refuse(Refusal r);
   void resolve(const std::string& name, uint16_t qtype);
@@ -128,8 +145,15 @@ class Session : public std::enable_shared_from_this<Session> {
   void name_failed();
 
   std::shared_ptr<ProxyState> state_;
-  boost::asio::ip::tcp::socket client_;
-  boost::asio::ip::tcp::socket upstream_;
+  std::shared_ptr<Session> self_;  // while the sockets are open
+  OwnedFd client_;
+  OwnedFd upstream_;
+  boost::asio::ip::tcp::endpoint peer_;
+  End client_end_{*this, false}, upstream_end_{*this, true};
+  Readiness client_ready_, upstream_ready_;
+  boost::asio::ip::tcp::endpoint target_endpoint_;  // the address being connected to
+  size_t replayed_ = 0;
+  bool replaying_ = false;
   ListenPort port_;
   uint64_t id_;
   std::unique_ptr<uint8_t[]> buffer_;   // the first bytes, until replayed

@@ -1,8 +1,15 @@
 // The TLS passthrough component: listeners on the LAN address, the admission limits
 // (max_connections, lan.client_subnets, per_client_rate), `show tls` and the metrics.
 // Each admitted connection becomes a Session (session.h), which does the rest.
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <cerrno>
+#include <cstring>
 
 #include "dataplane/session.h"
 #include "dataplane/tls.h"
@@ -19,61 +26,83 @@ uint64_t now_ms() {
                       .count());
 }
 
-// One listening socket and its accept loop.
-class Listener : public std::enable_shared_from_this<Listener> {
+// One listening socket, in the poller (edge-triggered) for its life: each wakeup accepts
+// with accept4(2) until the queue is empty, the new socket already non-blocking.
+class Listener : public std::enable_shared_from_this<Listener>, private PolledFd {
  public:
-  using OnAccept = std::function<void(tcp::socket, const tcp::endpoint&, ListenPort)>;
-  static Result<std::shared_ptr<Listener>> open(asio::io_context& io, tcp::endpoint at, ListenPort port,
-                                                OnAccept on_accept, Logger log) {
-    auto l = std::shared_ptr<Listener>(new Listener(io, at, port, std::move(on_accept), std::move(log)));
-    boost::system::error_code ec;
-    l->acceptor_.open(at.protocol(), ec);
-    if (!ec) l->acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
-    if (!ec) l->acceptor_.bind(at, ec);
-    if (!ec) l->acceptor_.listen(asio::socket_base::max_listen_connections, ec);
-    if (ec) return make_error("tls: cannot listen on " + l->key() + ": " + ec.message());
+  using OnAccept = std::function<void(OwnedFd, const tcp::endpoint&, ListenPort)>;
+  static Result<std::shared_ptr<Listener>> open(FdPoller& poller, asio::io_context& io, tcp::endpoint at,
+                                                ListenPort port, OnAccept on_accept, Logger log) {
+    auto l = std::shared_ptr<Listener>(new Listener(poller, io, at, port, std::move(on_accept), std::move(log)));
+    auto fail = [&](const char* what) {
+      return make_error("tls: cannot listen on " + l->key() + ": " + what + ": " + std::strerror(errno));
+    };
+    l->fd_ = OwnedFd(::socket(at.protocol().family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+    const int fd = l->fd_.get(), on = 1;
+    if (fd < 0) return fail("socket");
+    ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
+    if (::bind(fd, at.data(), socklen_t(at.size())) != 0) return fail("bind");
+    if (::listen(fd, SOMAXCONN) != 0) return fail("listen");
     // Linux copies these two from the listening socket to every accepted one: set once
     // here, they cost no system call per connection.
-    l->acceptor_.set_option(tcp::no_delay(true), ec);
-    l->acceptor_.set_option(asio::socket_base::keep_alive(true), ec);
+    ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
+    ::setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof on);
     return l;
   }
-  void start() { accept(); }
+  void start() {
+    if (!poller_.add(fd_.get(), EPOLLIN | EPOLLET, *this)) log_.warn("cannot poll ", key());
+    self_ = shared_from_this();  // until close(): the poller holds a reference to it
+  }
   void close() {
-    boost::system::error_code ec;
-    acceptor_.close(ec);
+    fd_.close();
     retry_.cancel();
+    if (self_) asio::post(io_, [s = std::move(self_)] {});
   }
   std::string key() const { return Endpoint{at_.address(), at_.port()}.to_string(); }
   Json status() const { return {{"address", key()}, {"kind", port_ == ListenPort::https ? "https" : "http"}}; }
 
  private:
-  Listener(asio::io_context& io, tcp::endpoint at, ListenPort port, OnAccept on_accept, Logger log)
-      : acceptor_(io), retry_(io), at_(at), port_(port), on_accept_(std::move(on_accept)), log_(std::move(log)) {}
+  Listener(FdPoller& poller, asio::io_context& io, tcp::endpoint at, ListenPort port, OnAccept on_accept, Logger log)
+      : poller_(poller), io_(io), retry_(io), at_(at), port_(port), on_accept_(std::move(on_accept)), log_(std::move(log)) {}
 
-  void accept() {
-    acceptor_.async_accept(peer_, [self = shared_from_this()](boost::system::error_code ec, tcp::socket s) {
-      if (ec == asio::error::operation_aborted || !self->acceptor_.is_open()) return;
-      if (ec) {  // out of descriptors and the like: wait a little rather than spin
-        self->log_.warn("accept on ", self->key(), ": ", ec.message());
-        self->retry_.expires_after(std::chrono::milliseconds(100));
-        self->retry_.async_wait([self](boost::system::error_code e) {
-          if (!e) self->accept();
+  void on_events(uint32_t) override { accept_all(); }
+
+  void accept_all() {
+    for (int i = 0; i < kAcceptsPerTurn; ++i) {
+      if (!fd_.is_open()) return;
+      tcp::endpoint peer;  // filled by accept4(2), saving a getpeername(2)
+      socklen_t len = socklen_t(peer.capacity());
+      int s = ::accept4(fd_.get(), peer.data(), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+      if (s < 0) {
+        if (errno == EAGAIN || errno == EINTR || errno == ECONNABORTED) {
+          if (errno == EAGAIN) return;  // drained: the next connection is a new edge
+          continue;
+        }
+        // Out of descriptors and the like: wait a little rather than spin (edge-triggered:
+        // nothing else would come back to the queue).
+        log_.warn("accept on ", key(), ": ", std::strerror(errno));
+        retry_.expires_after(std::chrono::milliseconds(100));
+        retry_.async_wait([self = shared_from_this()](boost::system::error_code e) {
+          if (!e) self->accept_all();
         });
         return;
       }
-      self->on_accept_(std::move(s), self->peer_, self->port_);
-      self->accept();
-    });
+      peer.resize(len);
+      on_accept_(OwnedFd(s), peer, port_);
+    }
+    asio::post(io_, [self = shared_from_this()] { self->accept_all(); });  // others run first
   }
 
-  tcp::acceptor acceptor_;
+  static constexpr int kAcceptsPerTurn = 32;
+  FdPoller& poller_;
+  asio::io_context& io_;
+  OwnedFd fd_;
   asio::steady_timer retry_;
   tcp::endpoint at_;
-  tcp::endpoint peer_;  // filled by accept(2), saving a getpeername(2)
   ListenPort port_;
   OnAccept on_accept_;
   Logger log_;
+  std::shared_ptr<Listener> self_;
 };
 
 class TlsComponent final : public TlsPassthrough {
@@ -134,6 +163,7 @@ class TlsComponent final : public TlsPassthrough {
       if (auto s = weak.lock()) live.push_back(s);
     for (auto& s : live) s->stop();
     state_->stop_watching();
+    state_->poller.stop();
   }
 
   Json status() const override {
@@ -174,8 +204,8 @@ class TlsComponent final : public TlsPassthrough {
           }
         }
         auto l = Listener::open(
-            context_.io, tcp::endpoint(a, port), kind,
-            [this](tcp::socket s, const tcp::endpoint& peer, ListenPort k) { admit(std::move(s), peer, k); }, state_->log);
+            state_->poller, context_.io, tcp::endpoint(a, port), kind,
+            [this](OwnedFd s, const tcp::endpoint& peer, ListenPort k) { admit(std::move(s), peer, k); }, state_->log);
         if (!l) {
           for (auto& o : opened) o->close();
           opened.clear();
@@ -187,22 +217,20 @@ class TlsComponent final : public TlsPassthrough {
   }
 
   // The limits, before any byte is read: each refusal is a reset and a counter.
-  void admit(tcp::socket socket, const tcp::endpoint& peer, ListenPort port) {
+  void admit(OwnedFd socket, const tcp::endpoint& peer, ListenPort port) {
     auto& s = *state_;
     s.stats.accepted.inc();
-    boost::system::error_code ec;
     std::optional<Refusal> refusal;
     if (s.sessions.size() >= s.settings.max_connections) refusal = Refusal::max_connections;
     else if (!client_allowed(peer.address())) refusal = Refusal::not_client;
     else if (!s.limiter.admit(peer.address(), now_ms())) refusal = Refusal::rate_limited;
     if (refusal) {
       s.refuse_count(*refusal);
-      socket.set_option(asio::socket_base::linger(true, 0), ec);
-      socket.close(ec);
+      socket.reset();
       return;
     }
     uint64_t id = s.next_session++;
-    auto session = std::make_shared<Session>(state_, std::move(socket), port, id);
+    auto session = std::make_shared<Session>(state_, std::move(socket), peer, port, id);
     s.sessions.emplace(id, session);
     session->start();
   }

@@ -81,13 +81,14 @@ void pump(asio::io_context& io, const std::function<bool()>& done) {
 }
 
 struct Fixture {
+  explicit Fixture(MediaEngine engine = MediaEngine::automatic) : relay(make_media_relay(context, config, engine)) {}
   asio::io_context io;
   MemoryLogSink log;
   MetricsRegistry metrics;
   ControlRegistry control;
   ComponentContext context{io, log, metrics, control};
   config::Config config = test_config();
-  std::shared_ptr<MediaRelay> relay = make_media_relay(context, config);
+  std::shared_ptr<MediaRelay> relay;
   double metric(const std::string& name, const Labels& labels = {}) { return metrics.value(name, labels).value_or(-1); }
   Json show(const std::string& command) {
     Json data;
@@ -133,9 +134,16 @@ TEST_CASE("media relay: offers allocate pairs on both legs and later offers keep
   f.relay->stop();
 }
 
+// Both engines, same bytes and counters: io_uring where the kernel allows it (else it falls
+// back to epoll, which the metric shows), and epoll forced.
 TEST_CASE("media relay: packets both ways on loopback, latching, hijack, counters, timeout") {
-  Fixture f;
+  const MediaEngine engine = GENERATE(MediaEngine::automatic, MediaEngine::epoll);
+  Fixture f(engine);
   REQUIRE(f.relay->start());
+  const std::string engine_name = f.show("show media")["engine"];
+  INFO("engine " << engine_name);
+  if (engine == MediaEngine::epoll) CHECK(engine_name == "epoll");
+  else CHECK(engine_name == (f.metric("outpost_media_io_uring_fallbacks_total") == 1 ? "epoll" : "io_uring"));
   Peer phone(f.io, "127.0.0.10"), vendor(f.io, "127.0.0.20"), stranger(f.io, "127.0.0.30");
   Peer phone_rtcp(f.io, "127.0.0.10"), vendor_rtcp(f.io, "127.0.0.20");
   const std::string call = "a84b4c76e66710@example";
@@ -190,8 +198,10 @@ TEST_CASE("media relay: packets both ways on loopback, latching, hijack, counter
   CHECK(f.metric("outpost_media_dropped_total", {{"reason", "source_not_allowed"}}) == 6);
   CHECK(phone.take().empty());
 
-  // RTCP goes RTCP socket to RTCP socket.
-  const std::vector<uint8_t> rr = {0x81, 201, 0, 7, 1, 2, 3, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+  // RTCP goes RTCP socket to RTCP socket. The phone's receiver report is on the vendor's
+  // stream (SSRC 0x010203b0): 25 % lost in the last interval, 2 in all.
+  const std::vector<uint8_t> rr = {0x81, 201, 0, 7, 1, 2, 3, 4, 1, 2, 3, 0xb0, 0x40, 0, 0, 2,
+                                   0, 0, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
   phone_rtcp.send(rr, ports->lan_rtcp);
   std::vector<std::vector<uint8_t>> at_rtcp;
   pump(f.io, [&] {
@@ -214,6 +224,12 @@ TEST_CASE("media relay: packets both ways on loopback, latching, hijack, counter
   CHECK(media[0]["to_vendor"]["packets"] == 12);
   CHECK(media[0]["to_vendor"]["lost"] == 0);
   CHECK(media[0]["to_lan"]["packets"] == 5);
+  // What the phone reported on the vendor's stream, beside what outpost saw of it.
+  CHECK(f.metric("outpost_media_rtcp_read_total") == 1);
+  CHECK(media[0]["to_lan"]["remote"]["cumulative_lost"] == 2);
+  CHECK(media[0]["to_lan"]["remote"]["fraction_lost_pct"] == 25.0);
+  CHECK(media[0]["to_lan"]["remote"]["rtt_ms"].is_null());  // no sender report passed
+  CHECK(media[0]["to_vendor"]["remote"].is_null());
   CHECK(media[0]["uplink"]["latched"] == true);
   CHECK(media[0]["uplink"]["peer"] == vendor_nat.endpoint().to_string());
   CHECK(media[0]["lan"]["local"] == ports->lan_rtp.to_string());
@@ -231,7 +247,7 @@ TEST_CASE("media relay: packets both ways on loopback, latching, hijack, counter
 }
 
 TEST_CASE("media relay: nothing signalled on the far side yet means no_peer drops") {
-  Fixture f;
+  Fixture f(GENERATE(MediaEngine::automatic, MediaEngine::epoll));
   REQUIRE(f.relay->start());
   Peer phone(f.io, "127.0.0.10");
   auto ports = f.relay->offer({"early@example", 0, LegSide::lan, phone.endpoint(), std::nullopt, false});

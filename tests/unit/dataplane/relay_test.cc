@@ -40,10 +40,20 @@ std::vector<uint8_t> read_all(tcp::socket& s, boost::system::error_code& ec) {
   return out;
 }
 
-// browser <-> [relay_client | Relay | relay_upstream] <-> vendor, all on 127.0.0.1.
+// browser <-> [relay_client | Relay | relay_upstream] <-> vendor, all on 127.0.0.1. The
+// relay's two sockets are taken out of Asio and polled edge-triggered, as the Session does.
 struct Rig {
+  struct Side final : PolledFd {
+    Rig* rig;
+    bool upstream;
+    Side(Rig* r, bool up) : rig(r), upstream(up) {}
+    void on_events(uint32_t events) override { rig->relay->ready(upstream, events); }
+  };
   asio::io_context io;
-  tcp::socket browser{io}, relay_client{io}, relay_upstream{io}, vendor{io};
+  tcp::socket browser{io}, vendor{io};
+  OwnedFd relay_client, relay_upstream;
+  FdPoller poller{io};
+  Side client_side{this, false}, upstream_side{this, true};
   std::shared_ptr<int> owner = std::make_shared<int>(0);
   std::shared_ptr<BufferPool> pool = std::make_shared<BufferPool>();
   std::unique_ptr<Relay> relay;
@@ -54,21 +64,34 @@ struct Rig {
   explicit Rig(RelayMode mode) {
     tcp::acceptor a(io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
     browser.connect(a.local_endpoint());
-    a.accept(relay_client);
+    tcp::socket accepted(io), connecting(io);
+    a.accept(accepted);
     tcp::acceptor b(io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
-    relay_upstream.connect(b.local_endpoint());
+    connecting.connect(b.local_endpoint());
     b.accept(vendor);
+    accepted.native_non_blocking(true);
+    connecting.native_non_blocking(true);
+    relay_client = OwnedFd(accepted.release());
+    relay_upstream = OwnedFd(connecting.release());
     Relay::Hooks hooks;
     hooks.on_bytes = [this](bool to_upstream, size_t n) { (to_upstream ? up : down) += n; };
     hooks.on_end = [this](RelayEnd e) { ended.set_value(e); };
-    relay = std::make_unique<Relay>(relay_client, relay_upstream, mode, std::chrono::seconds(60), hooks, owner, pool);
-    asio::post(io, [this] { relay->start(); });
+    relay = std::make_unique<Relay>(io, relay_client, relay_upstream, mode, std::chrono::seconds(60), hooks, owner,
+                                    pool);
+    asio::post(io, [this] {
+      relay->start({}, {});  // nothing known yet: the registrations' first events tell
+      REQUIRE(poller.add(relay_client.get(), FdPoller::kStream, client_side));
+      REQUIRE(poller.add(relay_upstream.get(), FdPoller::kStream, upstream_side));
+    });
     runner = std::thread([this] { io.run(); });
   }
   // io.run() returns once the relay has ended and nothing is pending; a failed check may
   // leave it running, so stop it (a no-op if it already ended).
   ~Rig() {
-    asio::post(io, [this] { relay->stop(); });
+    asio::post(io, [this] {
+      relay->stop();
+      poller.stop();  // its wait would keep io.run() going
+    });
     runner.join();
   }
   RelayEnd end() { return ended.get_future().get(); }

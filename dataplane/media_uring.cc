@@ -1,0 +1,236 @@
+#include "dataplane/media_uring.h"
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <string>
+#include <sys/mman.h>
+
+namespace outpost::media {
+namespace {
+
+constexpr unsigned kEntries = 1024;          // submission queue; sends beyond it submit early
+constexpr unsigned kCompletions = 8192;      // completion queue: a turn's receives and sends
+constexpr unsigned kBuffers = 4096;          // provided receive buffers (power of two)
+constexpr uint16_t kBufferGroup = 7;
+constexpr size_t kMaxPayload = 2048;         // as the epoll engine: bigger datagrams are truncated
+constexpr size_t kBufferSize = sizeof(io_uring_recvmsg_out) + sizeof(sockaddr_in6) + kMaxPayload;
+constexpr unsigned kRoundsPerWakeup = 4;     // then back to the io_context so other components run
+
+// user_data: what a completion is for. Receives carry the socket's token and generation (a
+// completion for a removed socket is recognised and ignored), sends their buffer.
+enum Kind : uint64_t { kReceive = 1, kSend = 2, kIgnore = 3 };
+uint64_t tag(Kind kind, uint64_t value) { return (uint64_t(kind) << 62) | value; }
+Kind kind_of(uint64_t user_data) { return Kind(user_data >> 62); }
+uint64_t value_of(uint64_t user_data) { return user_data & ((uint64_t(1) << 62) - 1); }
+uint64_t socket_key(uint32_t token, uint32_t generation) { return (uint64_t(generation & 0x3fffffff) << 32) | token; }
+
+}  // namespace
+
+Result<std::unique_ptr<MediaRing>> MediaRing::create(boost::asio::io_context& io) {
+  std::unique_ptr<MediaRing> ring(new MediaRing(io));
+  if (auto r = ring->setup(); !r) return r.error();
+  return ring;
+}
+
+MediaRing::MediaRing(boost::asio::io_context& io) : descriptor_(io) {}
+
+Result<void> MediaRing::setup() {
+  io_uring_params params{};
+  params.flags = IORING_SETUP_CQSIZE;
+  params.cq_entries = kCompletions;
+  if (int r = io_uring_queue_init_params(kEntries, &ring_, &params); r < 0)
+    return make_error(std::string("io_uring_setup: ") + std::strerror(-r));
+  ring_ready_ = true;
+
+  // The provided-buffer ring (liburing 2.3 has no helper to allocate it): page-aligned memory
+  // the kernel takes receive buffers from, and we give them back to.
+  buffers_bytes_ = kBuffers * sizeof(io_uring_buf);
+  void* mapped = ::mmap(nullptr, buffers_bytes_, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
+  if (mapped == MAP_FAILED) return make_error(std::string("mmap: ") + std::strerror(errno));
+  buffers_ = static_cast<io_uring_buf_ring*>(mapped);
+  io_uring_buf_reg reg{};
+  reg.ring_addr = reinterpret_cast<uintptr_t>(buffers_);
+  reg.ring_entries = kBuffers;
+  reg.bgid = kBufferGroup;
+  if (int r = io_uring_register_buf_ring(&ring_, &reg, 0); r < 0)
+    return make_error(std::string("io_uring_register_buf_ring: ") + std::strerror(-r));
+  memory_.resize(size_t(kBuffers) * kBufferSize);
+  outgoing_.resize(kBuffers);
+  io_uring_buf_ring_init(buffers_);
+  for (unsigned b = 0; b < kBuffers; ++b)
+    io_uring_buf_ring_add(buffers_, &memory_[size_t(b) * kBufferSize], kBufferSize, uint16_t(b),
+                          io_uring_buf_ring_mask(kBuffers), int(b));
+  io_uring_buf_ring_advance(buffers_, kBuffers);
+
+  receive_template_.msg_namelen = sizeof(sockaddr_in6);
+  descriptor_.assign(::dup(ring_.ring_fd));
+  return {};
+}
+
+MediaRing::~MediaRing() {
+  stop();
+  if (ring_ready_) io_uring_queue_exit(&ring_);  // cancels what is still armed
+  if (buffers_) ::munmap(buffers_, buffers_bytes_);
+}
+
+void MediaRing::stop() {
+  stopped_ = true;
+  boost::system::error_code ec;
+  descriptor_.cancel(ec);
+}
+
+io_uring_sqe* MediaRing::sqe() {
+  io_uring_sqe* s = io_uring_get_sqe(&ring_);
+  if (!s) {  // full: hand the queue to the kernel and take a fresh entry
+    io_uring_submit(&ring_);
+    s = io_uring_get_sqe(&ring_);
+  }
+  return s;
+}
+
+Result<uint32_t> MediaRing::add(int fd, DatagramSink& sink) {
+  uint32_t token;
+  if (!free_tokens_.empty()) {
+    token = free_tokens_.back();
+    free_tokens_.pop_back();
+  } else {
+    token = uint32_t(sockets_.size());
+    sockets_.emplace_back();
+  }
+  Socket& s = sockets_[token];
+  s.sink = &sink;
+  s.fd = fd;
+  arm(token);
+  if (int r = io_uring_submit(&ring_); r < 0) {
+    remove(token);
+    return make_error(std::string("io_uring_enter: ") + std::strerror(-r));
+  }
+  if (!waiting_ && !stopped_) wait();
+  return token;
+}
+
+void MediaRing::arm(uint32_t token) {
+  const Socket& s = sockets_[token];
+  io_uring_sqe* e = sqe();
+  io_uring_prep_recvmsg_multishot(e, s.fd, &receive_template_, 0);
+  e->flags |= IOSQE_BUFFER_SELECT;
+  e->buf_group = kBufferGroup;
+  io_uring_sqe_set_data64(e, tag(kReceive, socket_key(token, s.generation)));
+}
+
+void MediaRing::remove(uint32_t token) {
+  if (token >= sockets_.size() || !sockets_[token].sink) return;
+  Socket& s = sockets_[token];
+  // Cancelled now, in this io_uring_enter: the request lets go of the socket before the
+  // caller closes it, so its port can be bound again at once.
+  io_uring_sqe* e = sqe();
+  io_uring_prep_cancel64(e, tag(kReceive, socket_key(token, s.generation)), 0);
+  io_uring_sqe_set_data64(e, tag(kIgnore, 0));
+  io_uring_submit(&ring_);
+  s.sink = nullptr;
+  s.fd = -1;
+  ++s.generation;
+  free_tokens_.push_back(token);
+}
+
+void MediaRing::send(uint32_t from, int fd, const RingDatagram& d, const sockaddr* to, socklen_t to_length) {
+  Outgoing& o = outgoing_[d.buffer];
+  std::memcpy(&o.to, to, std::min<size_t>(to_length, sizeof(o.to)));
+  o.iov = {const_cast<uint8_t*>(d.data), d.size};
+  o.header = {};
+  o.header.msg_name = &o.to;
+  o.header.msg_namelen = to_length;
+  o.header.msg_iov = &o.iov;
+  o.header.msg_iovlen = 1;
+  o.from = socket_key(from, sockets_[from].generation);
+  o.size = uint32_t(d.size);
+  o.pending = true;
+  io_uring_sqe* e = sqe();
+  // MSG_DONTWAIT: a full send queue fails the datagram (send_failed) instead of parking it.
+  io_uring_prep_sendmsg(e, fd, &o.header, MSG_DONTWAIT);
+  io_uring_sqe_set_data64(e, tag(kSend, d.buffer));
+}
+
+void MediaRing::recycle(uint16_t buffer) {
+  io_uring_buf_ring_add(buffers_, &memory_[size_t(buffer) * kBufferSize], kBufferSize, buffer,
+                        io_uring_buf_ring_mask(kBuffers), int(recycled_));
+  ++recycled_;
+}
+
+void MediaRing::wait() {
+  waiting_ = true;
+  descriptor_.async_wait(boost::asio::posix::stream_descriptor::wait_read, [this](boost::system::error_code ec) {
+    if (ec) return;  // cancelled: the ring may be gone, touch nothing
+    waiting_ = false;
+    if (stopped_) return;
+    turn();
+    wait();
+  });
+}
+
+// One turn: take every completion (receives decide and queue sends; sends report and give
+// their buffer back), then one io_uring_enter submits the sends; sends on UDP complete
+// during it, so the next round mostly finds their completions.
+void MediaRing::turn() {
+  turn_now_ns_ = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                     std::chrono::steady_clock::now().time_since_epoch()).count();
+  for (unsigned round = 0; round < kRoundsPerWakeup; ++round) {
+    unsigned seen = 0;
+    unsigned head;
+    io_uring_cqe* cqe;
+    io_uring_for_each_cqe(&ring_, head, cqe) {
+      ++seen;
+      switch (kind_of(cqe->user_data)) {
+        case kReceive: on_receive(*cqe); break;
+        case kSend: on_send(*cqe); break;
+        default: break;
+      }
+    }
+    io_uring_cq_advance(&ring_, seen);
+    if (recycled_) {
+      io_uring_buf_ring_advance(buffers_, int(recycled_));
+      recycled_ = 0;
+    }
+    const bool queued = io_uring_sq_ready(&ring_) > 0;
+    if (queued) io_uring_submit(&ring_);
+    if (!queued && seen == 0) break;
+  }
+}
+
+void MediaRing::on_receive(const io_uring_cqe& cqe) {
+  const uint64_t key = value_of(cqe.user_data);
+  const uint32_t token = uint32_t(key);
+  const bool live = token < sockets_.size() && sockets_[token].sink &&
+                    socket_key(token, sockets_[token].generation) == key;
+  const bool has_buffer = cqe.flags & IORING_CQE_F_BUFFER;
+  const uint16_t buffer = uint16_t(cqe.flags >> IORING_CQE_BUFFER_SHIFT);
+  // The receive ended (buffers ran out: ENOBUFS; or an error): arm it again while the socket lives.
+  if (!(cqe.flags & IORING_CQE_F_MORE) && live && cqe.res != -ECANCELED) arm(token);
+  if (!has_buffer) return;
+  if (!live || cqe.res < 0) return recycle(buffer);
+  uint8_t* base = &memory_[size_t(buffer) * kBufferSize];
+  io_uring_recvmsg_out* out = io_uring_recvmsg_validate(base, cqe.res, &receive_template_);
+  if (!out || out->namelen > sizeof(sockaddr_in6)) return recycle(buffer);
+  RingDatagram d{static_cast<const sockaddr*>(io_uring_recvmsg_name(out)),
+                 socklen_t(out->namelen),
+                 static_cast<const uint8_t*>(io_uring_recvmsg_payload(out, &receive_template_)),
+                 io_uring_recvmsg_payload_length(out, cqe.res, &receive_template_),
+                 (out->flags & MSG_TRUNC) != 0,
+                 buffer,
+                 turn_now_ns_};
+  sockets_[token].sink->on_datagram(*this, d);
+  if (!outgoing_[buffer].pending) recycle(buffer);  // not relayed: the buffer is free again
+}
+
+void MediaRing::on_send(const io_uring_cqe& cqe) {
+  const uint16_t buffer = uint16_t(value_of(cqe.user_data));
+  Outgoing& o = outgoing_[buffer];
+  const uint32_t token = uint32_t(o.from);
+  if (token < sockets_.size() && sockets_[token].sink && socket_key(token, sockets_[token].generation) == o.from)
+    sockets_[token].sink->on_sent(cqe.res, o.size);
+  o.pending = false;
+  recycle(buffer);
+}
+
+}  // namespace outpost::media
