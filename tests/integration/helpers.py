@@ -193,3 +193,24 @@ def dig(lab, role, server, name, qtype="A", extra=()):
     """`dig +short` from a namespace: the answer lines (empty list for no answer)."""
     r = lab.run(role, ["dig", "+short", "+time=2", "+tries=1", f"@{server}", name, qtype, *extra], check=False)
     return r.stdout.splitlines() if r.returncode == 0 else []
+
+
+def sipp_client(lab, scenario, *args, port=5062, transport="u1", role="lan", local="10.20.0.10",
+                remote="10.20.0.1:5060", timeout=40):
+    """One SIPp call of tests/lab/<scenario> (sipp -m 1) from `local` in `role` to `remote`;
+    errors go to <rundir>/sipp-<scenario>-<port>.err. Returns the finished process."""
+    argv = ["sipp", remote, "-sf", f"{REPO}/tests/lab/{scenario}", "-i", local, "-p", str(port), "-t", transport,
+            "-m", "1", "-nostdin", "-timeout", "30", "-timeout_error", "-max_recv_loops", "100",
+            "-trace_err", "-error_file", f"{lab.rundir}/sipp-{scenario}-{port}.err", *args]
+    return lab.run(role, argv, check=False, timeout=timeout)
+
+
+def sipp_received(trace_path):
+    """Every message a SIPp instance received (its -trace_msg file): (first line, whole text), in order."""
+    out = []
+    for block in trace_path.read_text(errors="replace").split("-----------------------------------------------"):
+        if "message received" not in block:
+            continue
+        message = block.split("bytes :", 1)[-1].lstrip("\r\n")
+        out.append((message.splitlines()[0] if message else "", message))
+    return out

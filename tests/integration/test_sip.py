@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import REPO, metric, sip_request, udp_exchange, wait_json
+from helpers import REPO, metric, sip_request, sipp_client as sipp, sipp_received, udp_exchange, wait_json
 
 REPO_LAB = "tests/lab"  # scenario files
 UAS = "203.0.113.10:5070"
@@ -21,24 +21,9 @@ DEVICE_EXPIRY = 120  # sip.device_expiry default: what devices are told
 VENDOR_EXPIRY = 3600  # sip.vendor_expiry default: what outpost asks of the vendor
 
 
-def sipp(lab, scenario, *args, port=5062, transport="u1", timeout=40, role="lan", local="10.20.0.10",
-         remote="10.20.0.1:5060"):
-    argv = ["sipp", remote, "-sf", f"{REPO}/{REPO_LAB}/{scenario}", "-i", local, "-p", str(port), "-t", transport,
-            "-m", "1", "-nostdin", "-timeout", "30", "-timeout_error", "-max_recv_loops", "100",
-            "-trace_err", "-error_file", f"{lab.rundir}/sipp-{scenario}-{port}.err", *args]
-    r = lab.run(role, argv, check=False, timeout=timeout)
-    return r
-
-
 def received_headers(trace_path):
     """The header lines of every message a SIPp instance received (its -trace_msg file)."""
-    out = []
-    for block in trace_path.read_text(errors="replace").split("-----------------------------------------------"):
-        if "message received" not in block:
-            continue
-        message = block.split("bytes :", 1)[-1].lstrip("\r\n")
-        out += [l for l in message.split("\n\n", 1)[0].splitlines() if l.strip()]
-    return out
+    return [l for _, m in sipp_received(trace_path) for l in m.split("\n\n", 1)[0].splitlines() if l.strip()]
 
 
 def kamailio_seen(lab, method):

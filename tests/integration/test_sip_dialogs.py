@@ -11,21 +11,12 @@ import re
 
 import pytest
 
-from helpers import REPO, wait_json
+from helpers import REPO, sipp_received as received, wait_json
 
 LAB_DIR = REPO / "tests" / "lab"
 UAS_PORT = 5071  # this module's callee, behind Kamailio (uas=)
 
 
-def received(trace_path):
-    """Every message a SIPp instance received: (first line, whole text), in order."""
-    out = []
-    for block in trace_path.read_text(errors="replace").split("-----------------------------------------------"):
-        if "message received" not in block:
-            continue
-        message = block.split("bytes :", 1)[-1].lstrip("\r\n")
-        out.append((message.splitlines()[0] if message else "", message))
-    return out
 
 
 def media_of(message):

@@ -13,29 +13,15 @@ verdict and on `show sip` / `show sip registrations`; never on timings.
 """
 import pytest
 
-from helpers import REPO, wait_json
+from helpers import REPO, sipp_client as sipp, sipp_received as received, wait_json
 
 LAB_DIR = REPO / "tests" / "lab"
 UAS_PORT = 5076  # this module's callee behind Kamailio (uas=)
 KEEPALIVE = 5    # sip.keepalive for this module (the minimum)
 
 
-def received(trace_path):
-    """Every message a SIPp instance received: (first line, whole text), in order."""
-    out = []
-    for block in trace_path.read_text(errors="replace").split("-----------------------------------------------"):
-        if "message received" not in block:
-            continue
-        message = block.split("bytes :", 1)[-1].lstrip("\r\n")
-        out.append((message.splitlines()[0] if message else "", message))
-    return out
 
 
-def sipp(lab, scenario, *args, port, role="lan", local="10.20.0.10", remote="10.20.0.1:5060", timeout=40):
-    argv = ["sipp", remote, "-sf", f"{LAB_DIR}/{scenario}", "-i", local, "-p", str(port), "-t", "u1", "-m", "1",
-            "-nostdin", "-timeout", "30", "-timeout_error", "-max_recv_loops", "100", "-trace_err", "-error_file",
-            f"{lab.rundir}/sipp-{scenario}-{port}.err", *args]
-    return lab.run(role, argv, check=False, timeout=timeout)
 
 
 @pytest.fixture(scope="module")
