@@ -1,10 +1,13 @@
 #include "sipalg/bindings.h"
 
+#include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <sstream>
+#include <string_view>
 #include <unordered_set>
 
 #include "sipalg/rewrite.h"
@@ -13,7 +16,32 @@ namespace outpost::sip {
 
 namespace {
 constexpr int64_t kDialogTokenLifetime = 24 * 3600;
+// First line of a journal; the version 1 file was one JSON document (still read).
+constexpr std::string_view kJournalHeader = "{\"version\":2}";
+// A journal is compacted when it holds more lines than twice the table (and this many).
+constexpr size_t kMinJournalLines = 1024;
+
+void append_json_string(std::string& out, std::string_view s) {
+  out += '"';
+  for (unsigned char c : s) {
+    if (c == '"' || c == '\\') out += '\\', out += char(c);
+    else if (c < 0x20) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\u%04x", c);
+      out += buf;
+    } else out += char(c);
+  }
+  out += '"';
 }
+
+void append_removal(std::string& out, const std::string& aor, const std::string& token) {
+  out += "{\"aor\":";
+  append_json_string(out, aor);
+  out += ",\"token\":";
+  append_json_string(out, token);
+  out += ",\"removed\":true}\n";
+}
+}  // namespace
 
 std::string make_token(const std::string& device_contact, const Flow& flow) {
   // FNV-1a 64 over what identifies the device: stable across refreshes, so the vendor's
@@ -63,9 +91,12 @@ void Bindings::touch(const std::string& token, int64_t now) {
 void Bindings::registered(const std::string& aor, const std::string& token, unsigned expires_s, int64_t now) {
   if (expires_s == 0) return unregistered(aor, token);
   registrations_[{aor, token}] = Binding{aor, token, now + expires_s};
+  changed_.emplace(aor, token);
 }
 
-void Bindings::unregistered(const std::string& aor, const std::string& token) { registrations_.erase({aor, token}); }
+void Bindings::unregistered(const std::string& aor, const std::string& token) {
+  if (registrations_.erase({aor, token})) changed_.emplace(aor, token);
+}
 
 bool Bindings::expire(int64_t now) {
   bool changed = false;
@@ -108,61 +139,142 @@ nlohmann::json Bindings::to_json(int64_t now) const {
   return rows;
 }
 
-std::string Bindings::serialize() const {
-  nlohmann::json rows = nlohmann::json::array();
-  for (const auto& [key, b] : registrations_) {
-    const DeviceTarget* t = lookup(b.token);
-    if (!t) continue;
-    rows.push_back({{"aor", b.aor},
-                    {"token", b.token},
-                    {"expires_at", b.expires_at},
-                    {"contact", t->contact},
-                    {"transport", to_string(t->flow.transport)},
-                    {"source", t->flow.peer.to_string()}});
-  }
-  return nlohmann::json{{"version", 1}, {"registrations", rows}}.dump(1) + "\n";
+void Bindings::append_line(std::string& out, const Binding& b) const {
+  // Written by hand rather than through a JSON DOM: this runs for every changed binding.
+  const DeviceTarget* t = lookup(b.token);
+  if (!t) return;
+  out += "{\"aor\":";
+  append_json_string(out, b.aor);
+  out += ",\"token\":";
+  append_json_string(out, b.token);
+  out += ",\"expires_at\":";
+  out += std::to_string(b.expires_at);
+  out += ",\"contact\":";
+  append_json_string(out, t->contact);
+  out += ",\"transport\":\"";
+  out += to_string(t->flow.transport);
+  out += "\",\"source\":\"";
+  out += t->flow.peer.to_string();
+  out += "\"}\n";
 }
 
+std::string Bindings::serialize() const {
+  std::string out;
+  out.reserve(64 + registrations_.size() * 192);
+  out += kJournalHeader;
+  out += '\n';
+  for (const auto& [key, b] : registrations_) append_line(out, b);
+  return out;
+}
+
+namespace {
+Transport transport_named(const std::string& name) {
+  return name == "tcp" ? Transport::tcp : name == "tls" ? Transport::tls : name == "wss" ? Transport::wss : Transport::udp;
+}
+}  // namespace
+
 Result<void> Bindings::parse(const std::string& text, int64_t now) {
-  auto j = nlohmann::json::parse(text, nullptr, false);
-  if (j.is_discarded() || !j.is_object() || !j.contains("registrations") || !j["registrations"].is_array())
-    return make_error("not a registrations file");
   std::unordered_map<std::string, DeviceTarget> targets;
   std::map<std::pair<std::string, std::string>, Binding> regs;
-  for (const auto& r : j["registrations"]) {
-    if (!r.is_object() || !r.contains("aor") || !r.contains("token") || !r.contains("expires_at") ||
-        !r.contains("contact") || !r.contains("transport") || !r.contains("source"))
-      return make_error("registration entry with missing fields");
+  int64_t lines = -1;  // a version 1 file is rewritten as a journal at the next save
+  // One registration row (version 1 array entry or journal line) into regs/targets.
+  auto apply = [&](const nlohmann::json& r) -> Result<void> {
+    if (!r.is_object() || !r.contains("aor") || !r.contains("token")) return make_error("registration entry with missing fields");
     try {
-      int64_t expires_at = r["expires_at"].get<int64_t>();
-      if (expires_at <= now) continue;
+      std::string aor = r["aor"].get<std::string>();
+      std::string token = r["token"].get<std::string>();
+      if (r.contains("removed")) {
+        regs.erase({aor, token});
+        return {};
+      }
+      if (!r.contains("expires_at") || !r.contains("contact") || !r.contains("transport") || !r.contains("source"))
+        return make_error("registration entry with missing fields");
       auto source = parse_endpoint(r["source"].get<std::string>());
       if (!source) return make_error("bad source address in registrations file");
       DeviceTarget t;
       t.contact = r["contact"].get<std::string>();
-      const std::string transport = r["transport"].get<std::string>();
-      t.flow = Flow{Side::lan, transport == "tcp"   ? Transport::tcp
-                                    : transport == "tls" ? Transport::tls
-                                    : transport == "wss" ? Transport::wss
-                                                         : Transport::udp,
-                    *source, 0};
+      t.flow = Flow{Side::lan, transport_named(r["transport"].get<std::string>()), *source, 0};
       t.last_used = now;
-      std::string token = r["token"].get<std::string>();
       targets[token] = t;
-      std::string aor = r["aor"].get<std::string>();
-      regs[{aor, token}] = Binding{aor, token, expires_at};
+      regs[{aor, token}] = Binding{aor, token, r["expires_at"].get<int64_t>()};
     } catch (const nlohmann::json::exception& e) {
       return make_error(std::string("registrations file: ") + e.what());
     }
+    return {};
+  };
+  if (text.rfind(kJournalHeader, 0) == 0) {
+    lines = 0;
+    size_t pos = text.find('\n');
+    while (pos != std::string::npos && pos + 1 < text.size()) {
+      size_t start = pos + 1;
+      pos = text.find('\n', start);
+      bool complete = pos != std::string::npos;
+      auto r = nlohmann::json::parse(text.begin() + start, complete ? text.begin() + pos : text.end(), nullptr, false);
+      if (!complete && r.is_discarded()) {  // torn last append (crash mid-write): drop it, compact next time
+        lines = -1;
+        break;
+      }
+      if (r.is_discarded()) {  // e.g. a contact that is not UTF-8: lose that binding, not the table
+        if (lines >= 0) ++lines;
+        continue;
+      }
+      if (auto a = apply(r); !a) return a;
+      if (lines >= 0) ++lines;
+    }
+  } else {
+    auto j = nlohmann::json::parse(text, nullptr, false);
+    if (j.is_discarded() || !j.is_object() || !j.contains("registrations") || !j["registrations"].is_array())
+      return make_error("not a registrations file");
+    for (const auto& r : j["registrations"])
+      if (auto a = apply(r); !a) return a;
+  }
+  // Replay done: drop what expired meanwhile, and targets no registration uses.
+  std::unordered_set<std::string> used;
+  for (auto it = regs.begin(); it != regs.end();) {
+    if (it->second.expires_at <= now) it = regs.erase(it);
+    else used.insert(it->second.token), ++it;
+  }
+  for (auto it = targets.begin(); it != targets.end();) {
+    if (!used.count(it->first)) it = targets.erase(it);
+    else ++it;
   }
   targets_ = std::move(targets);
   registrations_ = std::move(regs);
+  changed_.clear();
+  journal_lines_ = lines;
   return {};
 }
 
-Result<void> Bindings::save(const std::string& path) const {
+Result<void> Bindings::save(const std::string& path) {
+  if (path != journal_path_ || journal_lines_ < 0 ||
+      size_t(journal_lines_) + changed_.size() > std::max(2 * registrations_.size(), kMinJournalLines))
+    return compact(path);
+  if (changed_.empty()) return {};
+  std::string text;
+  text.reserve(changed_.size() * 192);
+  for (const auto& key : changed_) {
+    auto it = registrations_.find(key);
+    if (it != registrations_.end()) append_line(text, it->second);
+    else append_removal(text, key.first, key.second);
+  }
+  // Append and fdatasync: one sync per batch. A crash mid-write leaves a torn last line,
+  // which load() drops (those bindings come back with the devices' next refresh).
+  int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
+  if (fd < 0) return compact(path);  // removed behind our back: write it whole
+  bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) && ::fdatasync(fd) == 0;
+  ok = (::close(fd) == 0) && ok;
+  if (!ok) {
+    journal_lines_ = -1;  // maybe torn: the next save rewrites the file
+    return make_error("cannot write " + path);
+  }
+  journal_lines_ += static_cast<int64_t>(std::count(text.begin(), text.end(), '\n'));
+  changed_.clear();
+  return {};
+}
+
+Result<void> Bindings::compact(const std::string& path) {
   // Write a temporary file, fsync it and rename over the old one: a crash leaves either
-  // the old table or the new one, never half of one.
+  // the old journal or the new one, never half of one.
   std::string tmp = path + ".tmp";
   FILE* f = std::fopen(tmp.c_str(), "w");
   if (!f) return make_error("cannot write " + tmp);
@@ -170,6 +282,9 @@ Result<void> Bindings::save(const std::string& path) const {
   bool ok = std::fwrite(text.data(), 1, text.size(), f) == text.size() && std::fflush(f) == 0 && ::fsync(fileno(f)) == 0;
   ok = (std::fclose(f) == 0) && ok;
   if (!ok || std::rename(tmp.c_str(), path.c_str()) != 0) return make_error("cannot write " + path);
+  journal_path_ = path;
+  journal_lines_ = static_cast<int64_t>(std::count(text.begin(), text.end(), '\n')) - 1;
+  changed_.clear();
   return {};
 }
 
@@ -178,7 +293,9 @@ Result<void> Bindings::load(const std::string& path, int64_t now) {
   if (!in) return {};  // nothing saved yet
   std::stringstream ss;
   ss << in.rdbuf();
-  return parse(ss.str(), now);
+  if (auto r = parse(ss.str(), now); !r) return r;
+  journal_path_ = path;
+  return {};
 }
 
 }  // namespace outpost::sip

@@ -3,10 +3,11 @@
 // A device contact (e.g. sip:alice@10.20.0.10:5062) seen on a flow gets a token; the vendor
 // sees sip:op<token>@<uplink address> instead. Requests from the vendor to such a URI go
 // back to the device's contact over the flow it registered or called from.
-// Registrations (AOR, contact, transport, source, expiry) are persisted as JSON so that
-// calls to registered devices still reach them after a daemon restart.
+// Registrations (AOR, contact, transport, source, expiry) are persisted as a journal of
+// JSON lines so that calls to registered devices still reach them after a daemon restart.
 #include <cstdint>
 #include <map>
+#include <set>
 #include <unordered_map>
 #include <optional>
 #include <string>
@@ -55,15 +56,27 @@ class Bindings {
   nlohmann::json to_json(int64_t now) const;  // one row per registration (for `show`)
   size_t tokens() const { return targets_.size(); }
 
-  // Persistence: the registrations and their targets. load() replaces what is held.
-  std::string serialize() const;
+  // Persistence: the registrations and their targets, as a journal of JSON lines (a
+  // header line, then one line per registration set or removed). save() appends the
+  // registrations changed since the last save (O(changes), not O(table)); once the journal
+  // holds more than twice the table's lines it is rewritten whole (compacted) instead.
+  // Expiries are not journaled: replay drops what has expired. load() replaces what is held.
+  std::string serialize() const;  // the compacted journal
   Result<void> parse(const std::string& text, int64_t now);
-  Result<void> save(const std::string& path) const;
+  Result<void> save(const std::string& path);
   Result<void> load(const std::string& path, int64_t now);
 
  private:
   std::unordered_map<std::string, DeviceTarget> targets_;  // token -> device
   std::map<std::pair<std::string, std::string>, Binding> registrations_;  // (aor, token)
+  // Journal state: keys set or removed since the last save, the file they go to and how
+  // many lines it holds (-1: unknown or damaged, so the next save compacts).
+  std::set<std::pair<std::string, std::string>> changed_;
+  std::string journal_path_;
+  int64_t journal_lines_ = -1;
+
+  void append_line(std::string& out, const Binding& b) const;
+  Result<void> compact(const std::string& path);
 };
 
 std::string make_token(const std::string& device_contact, const Flow& flow);

@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include <filesystem>
+#include <fstream>
 
 #include "common/log.h"
 #include "sipalg/bindings.h"
@@ -115,6 +116,43 @@ TEST_CASE("registrations expire, persist and come back", "[sip]") {
   CHECK(!d.parse("{not json", 0));
   CHECK(!d.parse(R"({"registrations": [{"aor": 1}]})", 0));
   REQUIRE(d.load((dir / "missing.json").string(), 0));  // nothing saved yet is fine
+
+  // Later saves append only what changed; removals and refreshes replay in order.
+  Bindings jb = b;  // b itself is checked for expiry below
+  std::string out2 = jb.map_out("sip:bob@10.20.0.11:5060", Flow{Side::lan, Transport::udp, ep("10.20.0.11:5060"), 0}, me,
+                               Transport::udp, 1000);
+  auto token2 = *Bindings::token_of(out2, me);
+  jb.registered("sip:bob@vendor.example", token2, 300, 1000);
+  jb.registered("sip:alice@vendor.example", token, 60, 1000);  // refreshed, shorter
+  REQUIRE(jb.save(path));
+  auto size_of = [&] { return std::filesystem::file_size(path); };
+  const auto appended = size_of();
+  REQUIRE(jb.save(path));  // nothing changed: nothing written
+  CHECK(size_of() == appended);
+  Bindings e;
+  REQUIRE(e.load(path, 1070));  // alice's refresh (60 s) replaced her 120 s binding
+  CHECK(e.registrations().size() == 1);
+  CHECK(e.lookup(token2));
+  CHECK(!e.lookup(token));
+  jb.unregistered("sip:bob@vendor.example", token2);
+  REQUIRE(jb.save(path));
+  Bindings f;
+  REQUIRE(f.load(path, 1010));
+  REQUIRE(f.registrations().size() == 1);
+  CHECK(f.registrations()[0].aor == "sip:alice@vendor.example");
+  {  // a crash mid-append leaves a torn last line: it is dropped, the rest restored
+    std::ofstream torn(path, std::ios::app);
+    torn << "{\"aor\":\"sip:carol@vendor.ex";
+  }
+  Bindings g;
+  REQUIRE(g.load(path, 1010));
+  CHECK(g.registrations().size() == 1);
+  g.registered("sip:alice@vendor.example", token, 120, 1010);
+  REQUIRE(g.save(path));  // the torn journal is rewritten whole
+  Bindings h;
+  REQUIRE(h.load(path, 1010));
+  CHECK(h.registrations().size() == 1);
+  CHECK(*h.expires_in("sip:alice@vendor.example", token, 1010) == 120);
   std::filesystem::remove_all(dir);
 
   CHECK(!b.expire(1100));
