@@ -7,7 +7,7 @@
 //   STREAMFILE gets rtpgen's lines: a_ip a_port b_ip b_port relay_for_a_ip port relay_for_b_ip port
 //   Prints "ready" on stderr once the streams are open; on SIGTERM/SIGINT prints
 //   "MEDIA packets_to_vendor=.. packets_to_lan=.. dropped=.." on stdout and exits.
-//   Env OUTPOST_MEDIA_ENGINE=epoll forces the epoll engine (default: io_uring where allowed).
+//   Env OUTPOST_MEDIA_ENGINE=io_uring tries the io_uring engine (default: epoll, as outpostd).
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <cstdio>
@@ -49,8 +49,8 @@ int main(int argc, char** argv) {
   ComponentContext context{io, log, metrics, control};
   const char* engine = std::getenv("OUTPOST_MEDIA_ENGINE");
   auto relay = media::make_media_relay(context, c,
-                                       engine && std::string(engine) == "epoll" ? media::MediaEngine::epoll
-                                                                                : media::MediaEngine::automatic);
+                                       engine && std::string(engine) == "io_uring" ? media::MediaEngine::io_uring
+                                                                                   : media::MediaEngine::epoll);
   if (auto r = relay->start(); !r) {
     std::cerr << r.error().message << "\n";
     return 1;

@@ -6,8 +6,8 @@
 // arrives on one leg out of the other, untouched (RTP, RTCP, SRTP, DTLS, STUN alike:
 // encryption stays end to end), latching onto the address each peer really sends from.
 //
-// The SIP proxy talks to it through `MediaRelay` only; the engine behind it (io_uring, or epoll
-// with recvmmsg/sendmmsg where io_uring is not allowed, the DPDK forwarder later) is private to dataplane/.
+// The SIP proxy talks to it through `MediaRelay` only; the engine behind it (epoll with
+// recvmmsg/sendmmsg, io_uring, the DPDK forwarder later) is private to dataplane/.
 // `show media`, metrics outpost_media_*, and per-call figures for `show calls` and the call
 // records come from here. See dataplane/README.md.
 #include <cstdint>
@@ -59,11 +59,12 @@ class MediaRelay : public Component {
   virtual nlohmann::json call_media(const std::string& call_id) const = 0;
 };
 
-// How datagrams move (dataplane/media_session.h): io_uring where the kernel allows it, else
-// epoll. Tests force epoll to keep the fallback covered.
-enum class MediaEngine { automatic, epoll };
+// How datagrams move (dataplane/media_session.h): epoll with recvmmsg/sendmmsg, or io_uring
+// (falling back to epoll where the kernel refuses it). epoll is the default: measured here,
+// io_uring saved no CPU per packet (dataplane/README.md), so it stays an option to measure.
+enum class MediaEngine { epoll, io_uring };
 
 std::shared_ptr<MediaRelay> make_media_relay(const ComponentContext& context, const config::Config& config,
-                                             MediaEngine engine = MediaEngine::automatic);
+                                             MediaEngine engine = MediaEngine::epoll);
 
 }  // namespace outpost::media

@@ -5,10 +5,10 @@
 //
 // Two engines move the bytes; both share decide() (latch, destination, quality) and the
 // counting, so what is relayed and counted does not depend on the engine.
-// - io_uring (MediaRing, media_uring.h), when the kernel allows it: every socket has a
+// - io_uring (MediaRing, media_uring.h), when chosen and the kernel allows it: every socket has a
 //   multishot receive armed; the turn's completions are decided one by one and their sends
 //   queued, then submitted with one system call for all sockets.
-// - epoll (MediaPoller), the fallback: per readable socket, drain with recvmmsg (up to kBatch
+// - epoll (MediaPoller), the default: per readable socket, drain with recvmmsg (up to kBatch
 //   datagrams) into the shared batch buffers, decide each, send the batch with one sendmmsg.
 // No heap allocation on the way in either.
 #include <array>
@@ -50,7 +50,7 @@ struct PacketBatch {
 // What every session of one relay shares: settings that reload may change, counters, the
 // batch buffers. Owned by the relay, kept alive by its sessions.
 struct RelayContext {
-  // engine: automatic tries io_uring and falls back to epoll (logged once, counted).
+  // engine: io_uring is tried and falls back to epoll (logged once, counted).
   RelayContext(boost::asio::io_context& io, MetricsRegistry& metrics, Logger logger, MediaEngine engine);
   const char* engine_name() const { return ring ? "io_uring" : "epoll"; }
   MediaPoller poller;

@@ -81,7 +81,7 @@ void pump(asio::io_context& io, const std::function<bool()>& done) {
 }
 
 struct Fixture {
-  explicit Fixture(MediaEngine engine = MediaEngine::automatic) : relay(make_media_relay(context, config, engine)) {}
+  explicit Fixture(MediaEngine engine = MediaEngine::epoll) : relay(make_media_relay(context, config, engine)) {}
   asio::io_context io;
   MemoryLogSink log;
   MetricsRegistry metrics;
@@ -137,7 +137,7 @@ TEST_CASE("media relay: offers allocate pairs on both legs and later offers keep
 // Both engines, same bytes and counters: io_uring where the kernel allows it (else it falls
 // back to epoll, which the metric shows), and epoll forced.
 TEST_CASE("media relay: packets both ways on loopback, latching, hijack, counters, timeout") {
-  const MediaEngine engine = GENERATE(MediaEngine::automatic, MediaEngine::epoll);
+  const MediaEngine engine = GENERATE(MediaEngine::io_uring, MediaEngine::epoll);
   Fixture f(engine);
   REQUIRE(f.relay->start());
   const std::string engine_name = f.show("show media")["engine"];
@@ -247,7 +247,7 @@ TEST_CASE("media relay: packets both ways on loopback, latching, hijack, counter
 }
 
 TEST_CASE("media relay: nothing signalled on the far side yet means no_peer drops") {
-  Fixture f(GENERATE(MediaEngine::automatic, MediaEngine::epoll));
+  Fixture f(GENERATE(MediaEngine::io_uring, MediaEngine::epoll));
   REQUIRE(f.relay->start());
   Peer phone(f.io, "127.0.0.10");
   auto ports = f.relay->offer({"early@example", 0, LegSide::lan, phone.endpoint(), std::nullopt, false});
