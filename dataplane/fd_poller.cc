@@ -19,12 +19,12 @@ FdPoller::FdPoller(boost::asio::io_context& io) : epoll_(io) {
 }
 
 Result<void> FdPoller::add(int fd, uint32_t events, PolledFd& target) {
-  if (!epoll_.is_open()) return make_error("tls: no epoll descriptor");
+  if (!epoll_.is_open()) return make_error("no epoll descriptor");
   epoll_event ev{};
   ev.events = events;
   ev.data.ptr = &target;
   if (::epoll_ctl(epoll_.native_handle(), EPOLL_CTL_ADD, fd, &ev) != 0)
-    return make_error(std::string("tls: epoll_ctl: ") + std::strerror(errno));
+    return make_error(std::string("epoll_ctl: ") + std::strerror(errno));
   if (!waiting_ && !stopped_) wait();
   return {};
 }

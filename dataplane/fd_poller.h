@@ -1,12 +1,12 @@
 #pragma once
-// Readiness for the TLS passthrough's sockets through one Asio wait. Asio 1.74 re-arms a
+// Readiness for the dataplane's own sockets (TLS passthrough, media relay) through one Asio wait. Asio 1.74 re-arms a
 // descriptor with an epoll_ctl(2) on every async_wait and tries a speculative read (often
 // EAGAIN) on every async_read_some: two of the ~34 system calls a relayed connection cost.
 // Here each socket is added once, edge-triggered, to the poller's own epoll set for its whole
 // life (listener, LAN connection, upstream connection) and only the set's descriptor is waited
 // on in the daemon's io_context. Targets keep a Readiness per socket: a short read means the
-// socket is drained, so no read ends in EAGAIN. The media relay's MediaPoller
-// (media_poller.h, level-triggered, read only) is the same idea and could share this class.
+// socket is drained, so no read ends in EAGAIN. The media relay registers its UDP sockets
+// level-triggered for reading (EPOLLIN) in a poller of its own.
 #include <sys/epoll.h>
 
 #include <boost/asio/io_context.hpp>

@@ -101,7 +101,7 @@ Result<void> MediaSession::start() {
       }
       s.ring_token = *token;
       s.on_ring = true;
-    } else if (auto r = relay_->poller.add(s.socket.fd(), s); !r) {
+    } else if (auto r = relay_->poller.add(s.socket.fd(), EPOLLIN, s); !r) {
       close();
       return r;
     }

@@ -8,7 +8,7 @@
 // - io_uring (MediaRing, media_uring.h), when chosen and the kernel allows it: every socket has a
 //   multishot receive armed; the turn's completions are decided one by one and their sends
 //   queued, then submitted with one system call for all sockets.
-// - epoll (MediaPoller), the default: per readable socket, drain with recvmmsg (up to kBatch
+// - epoll (FdPoller, level-triggered), the default: per readable socket, drain with recvmmsg (up to kBatch
 //   datagrams) into the shared batch buffers, decide each, send the batch with one sendmmsg.
 // No heap allocation on the way in either.
 #include <array>
@@ -26,6 +26,7 @@
 #include "common/result.h"
 #include "dataplane/media.h"
 #include "dataplane/media_latching.h"
+#include "dataplane/fd_poller.h"
 #include "dataplane/media_poller.h"
 #include "dataplane/media_rtp_quality.h"
 #include "dataplane/media_stats.h"
@@ -53,7 +54,7 @@ struct RelayContext {
   // engine: io_uring is tried and falls back to epoll (logged once, counted).
   RelayContext(boost::asio::io_context& io, MetricsRegistry& metrics, Logger logger, MediaEngine engine);
   const char* engine_name() const { return ring ? "io_uring" : "epoll"; }
-  MediaPoller poller;
+  dataplane::FdPoller poller;  // the epoll engine's sockets, EPOLLIN level-triggered
   std::unique_ptr<MediaRing> ring;  // null: the epoll engine
   MediaStats stats;
   MediaDrops drops;
@@ -104,8 +105,8 @@ class MediaSession {
   // Socket slots: LAN RTP, LAN RTCP, uplink RTP, uplink RTCP. A slot's twin on the other
   // leg is slot ^ 2.
   static unsigned slot(LegSide side, bool rtcp) { return (side == LegSide::uplink ? 2u : 0u) + (rtcp ? 1u : 0u); }
-  struct LegSocket final : ReadableSocket, DatagramSink {
-    void on_readable() override { session->drain(slot); }
+  struct LegSocket final : dataplane::PolledFd, DatagramSink {
+    void on_events(uint32_t) override { session->drain(slot); }
     void on_datagram(MediaRing& ring, const RingDatagram& d) override { session->relay_one(ring, slot, d); }
     void on_sent(int result, size_t size) override { session->count_sent(slot, result, size); }
     UdpSocket socket;

@@ -1,5 +1,5 @@
 #pragma once
-// The media relay's io_uring engine. At 50 pps per stream the epoll engine (MediaPoller) pays,
+// The media relay's io_uring engine. At 50 pps per stream the epoll engine (FdPoller) pays,
 // for every datagram, a share of epoll_wait, a recvmmsg returning one datagram and a sendmmsg
 // of one: three system calls where the kernel's UDP work is the same. Here every media socket
 // has one multishot recvmsg armed on one ring per relay, filling buffers the ring provides
@@ -9,7 +9,7 @@
 // on: still one thread, one event loop.
 //
 // Falls back (create() fails) where io_uring is not allowed: io_uring_disabled=2, seccomp,
-// containers; the relay then uses MediaPoller.
+// containers; the relay then uses epoll (FdPoller).
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <cstdint>
