@@ -19,7 +19,8 @@ DEPS_BUILD := build-essential cmake ninja-build pkg-config libboost-dev libyaml-
 	libevent-dev nettle-dev libsofia-sip-ua-dev libnl-3-dev libnl-route-3-dev libdpdk-dev liburing-dev
 DEPS_TEST  := python3 python3-pytest man-db groff-base iproute2 nftables procps psmisc jq curl openssl \
 	bind9-dnsutils nsd unbound kamailio sip-tester nginx-light systemd python3-websockets \
-	wireguard-go wireguard-tools iputils-ping chromium libnss3-tools kamailio-websocket-modules
+	wireguard-go wireguard-tools iputils-ping chromium libnss3-tools kamailio-websocket-modules \
+	kamailio-tls-modules
 DEPS_PKG   := debhelper dpkg-dev fakeroot lintian
 DEPS_BENCH := dnsperf wrk haproxy frr rtpengine-daemon
 DEPS       := $(DEPS_BUILD) $(DEPS_TEST) $(DEPS_PKG) $(DEPS_BENCH)

@@ -58,7 +58,9 @@ void read_sip_servers(YamlMap& m, std::vector<SipServer>& out, ConfigErrors& err
         s.host = host;
       }
       sm.get_port("port", s.port);
-      sm.get_one_of("transport", s.transport, {"udp", "tcp", "tls", "wss"});
+      sm.get_one_of("transport", s.transport, {"udp", "tcp", "tls", "wss", "auto"});
+      if (sm.get("path", s.path) && (s.path.empty() || s.path[0] != '/'))
+        sm.error("path", "a URL path starts with '/': '" + s.path + "'");
     }
     out.push_back(std::move(s));
   }
@@ -315,6 +317,8 @@ void read_sip(YamlMap& root, Config& c, ConfigErrors& errors) {
   m.get("vendor_expiry", s.vendor_expiry_s, 60, 86400);
   m.get("keepalive", s.keepalive_s, 5, 600);
   m.get("cdr_dir", s.cdr_dir);
+  m.get_existing_file("uplink_ca", s.uplink_ca);
+  m.get("uplink_verify", s.uplink_verify);
 }
 
 void read_media(YamlMap& root, Config& c, ConfigErrors& errors) {
@@ -517,7 +521,7 @@ nlohmann::json to_json(const Config& c) {
   using nlohmann::json;
   json sip_servers = json::array();
   for (const auto& s : c.vendor.sip_servers)
-    sip_servers.push_back({{"host", s.host}, {"port", s.port}, {"transport", s.transport}});
+    sip_servers.push_back({{"host", s.host}, {"port", s.port}, {"transport", s.transport}, {"path", s.path}});
   json overrides = json::object();
   for (const auto& [n, a] : c.dns.overrides) overrides[n] = a.to_string();
   json j = {

@@ -86,7 +86,8 @@ struct Uplinks {
 struct SipServer {
   std::string host;  // DNS name (RFC 3263 lookup) or IP address
   uint16_t port = 0;  // 0 = from NAPTR/SRV or transport default
-  std::string transport = "udp";  // udp, tcp, tls, wss
+  std::string transport = "udp";  // udp, tcp, tls, wss, auto (NAPTR picks: RFC 3263 4.1)
+  std::string path = "/";         // wss: the URL path of the vendor's WebSocket endpoint
 };
 
 struct VendorPorts {
@@ -138,6 +139,10 @@ struct Sip {
   unsigned vendor_expiry_s = 3600;  // registration expiry asked of the vendor (throttling)
   unsigned keepalive_s = 25;
   std::string cdr_dir;  // default <state_dir>/cdr
+  // TLS and WSS to the vendor: the CAs that sign its certificate (PEM; "" = the system's
+  // store) and whether to check it at all (a lab or a vendor's private CA may need false).
+  std::string uplink_ca;
+  bool uplink_verify = true;
 };
 
 struct Media {

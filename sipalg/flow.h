@@ -10,8 +10,8 @@
 namespace outpost::sip {
 
 enum class Side { lan, uplink };
-// tls, wss: LAN side only (devices connect to outpost). wss: SIP over secure WebSocket
-// (RFC 7118), on the TLS passthrough's port for vendor.wss_fqdn.
+// wss: SIP over secure WebSocket (RFC 7118): on the LAN side on the TLS passthrough's
+// port for vendor.wss_fqdn; on the uplink side a connection outpost opens to the vendor.
 enum class Transport { udp, tcp, tls, wss };
 
 inline const char* to_string(Side s) { return s == Side::lan ? "lan" : "uplink"; }
@@ -69,6 +69,10 @@ struct Identity {
   uint16_t uplink_port = 5060;
   uint16_t lan_tls_port = 0;  // SIP over TLS on the LAN address (0: none)
   uint16_t lan_wss_port = 0;  // SIP over WSS on the LAN address: the TLS passthrough's port (0: none)
+  // The source port of the TLS and WSS connections outpost opens to the vendor (all bound
+  // to it, SO_REUSEPORT): Via, Record-Route and Contact name it, so the vendor sends its
+  // requests back over the open connection, as it does for its own clients (0: none).
+  uint16_t uplink_tls_port = 0;
   std::vector<uint16_t> lan_extra_ports{};  // the profile's extra LAN ports (AETA: 5070)
 
   const IpAddress& address(Side s) const { return s == Side::lan ? lan : uplink; }
@@ -79,6 +83,7 @@ struct Identity {
     if (s == Side::lan && local_port) return local_port;
     if (s == Side::lan && t == Transport::tls) return lan_tls_port;
     if (s == Side::lan && t == Transport::wss) return lan_wss_port;
+    if (s == Side::uplink && (t == Transport::tls || t == Transport::wss) && uplink_tls_port) return uplink_tls_port;
     return port(s);
   }
   std::string host_port(Side s) const { return Endpoint{address(s), port(s)}.to_string(); }
@@ -87,7 +92,7 @@ struct Identity {
   }
   std::string host_port(const Flow& f) const { return host_port(f.side, f.transport, f.local_port); }
   bool is_own(const IpAddress& a, unsigned p) const {
-    if (a == uplink && p == uplink_port) return true;
+    if (a == uplink && (p == uplink_port || (uplink_tls_port && p == uplink_tls_port))) return true;
     if (a != lan) return false;
     if (p == lan_port || (lan_tls_port && p == lan_tls_port) || (lan_wss_port && p == lan_wss_port)) return true;
     for (auto x : lan_extra_ports)

@@ -164,8 +164,12 @@ ProxyCore::Target ProxyCore::uplink_target(const Message& m, bool in_dialog) {
           return t;
         }
         t.ok = true;
-        t.flow = Flow{Side::uplink, p.transport == "tcp" ? Transport::tcp : Transport::udp,
-                      Endpoint{*a, p.port ? p.port : uint16_t(5060)}, 0};
+        // RFC 7118 §5: "ws" in a URI names WS and WSS alike; outpost speaks only WSS.
+        Transport tr = p.transport == "tcp"                      ? Transport::tcp
+                       : p.transport == "tls"                    ? Transport::tls
+                       : p.transport == "ws" || p.transport == "wss" ? Transport::wss
+                                                                 : Transport::udp;
+        t.flow = Flow{Side::uplink, tr, Endpoint{*a, p.port ? p.port : default_port(tr)}, 0};
         return t;
       }
     }

@@ -74,6 +74,20 @@ std::optional<std::string> select_naptr(std::vector<NaptrRecord> records, Transp
   return std::nullopt;
 }
 
+std::optional<std::pair<Transport, std::string>> select_naptr_any(std::vector<NaptrRecord> records) {
+  std::stable_sort(records.begin(), records.end(), [](const NaptrRecord& a, const NaptrRecord& b) {
+    return a.order != b.order ? a.order < b.order : a.preference < b.preference;
+  });
+  for (const auto& r : records) {
+    if (lower(r.flags) != "s" || r.replacement.empty()) continue;
+    std::string service = lower(r.service);
+    if (service == "sips+d2t") return std::make_pair(Transport::tls, r.replacement);
+    if (service == "sip+d2t") return std::make_pair(Transport::tcp, r.replacement);
+    if (service == "sip+d2u") return std::make_pair(Transport::udp, r.replacement);
+  }
+  return std::nullopt;
+}
+
 void sort_srv(std::vector<SrvRecord>& records) {
   std::stable_sort(records.begin(), records.end(), [](const SrvRecord& a, const SrvRecord& b) {
     return a.priority != b.priority ? a.priority < b.priority : a.weight > b.weight;
@@ -86,7 +100,12 @@ ServerLocator::ServerLocator(std::vector<config::SipServer> servers, std::shared
 
 namespace {
 
-Transport transport_of(const config::SipServer& s) { return s.transport == "tcp" ? Transport::tcp : Transport::udp; }
+Transport transport_of(const config::SipServer& s) {
+  if (s.transport == "tcp") return Transport::tcp;
+  if (s.transport == "tls") return Transport::tls;
+  if (s.transport == "wss") return Transport::wss;
+  return Transport::udp;
+}
 
 struct Pending {
   std::vector<std::vector<ServerTarget>> per_entry;
@@ -123,7 +142,7 @@ void ServerLocator::refresh(std::function<void()> done) {
     ++pending->outstanding;
     resolver_->resolve(name, 1, [this, pending, entry, name, port, t](Result<dns::UplinkAnswer> r) {
       if (r && r->rcode == 0)
-        for (const auto& a : r->addresses) pending->per_entry[entry].push_back({name, Endpoint{a, port}, t});
+        for (const auto& a : r->addresses) pending->per_entry[entry].push_back({name, Endpoint{a, port}, t, servers_[entry].path});
       else last_error_ = "A " + name + ": " + (r ? "rcode " + std::to_string(r->rcode) : r.error().message);
       pending->done_one();
     });
@@ -139,7 +158,7 @@ void ServerLocator::refresh(std::function<void()> done) {
           if (auto rec = parse_srv(d)) records.push_back(*rec);
       sort_srv(records);
       if (records.empty()) {
-        resolve_a(i, s.host, 5060, t);  // RFC 3263 4.2: no SRV, use A with the default port
+        resolve_a(i, s.host, default_port(t), t);  // RFC 3263 4.2: no SRV, use A with the default port
       } else {
         // One slot per SRV target keeps the SRV order whatever order the A answers come in.
         auto sub = std::make_shared<std::vector<std::vector<ServerTarget>>>(records.size());
@@ -147,9 +166,9 @@ void ServerLocator::refresh(std::function<void()> done) {
         for (size_t k = 0; k < records.size(); ++k) {
           ++pending->outstanding;
           auto rec = records[k];
-          resolver_->resolve(rec.target, 1, [pending, sub, left, i, k, rec, t](Result<dns::UplinkAnswer> a) {
+          resolver_->resolve(rec.target, 1, [pending, sub, left, i, k, rec, t, path = s.path](Result<dns::UplinkAnswer> a) {
             if (a && a->rcode == 0)
-              for (const auto& addr : a->addresses) (*sub)[k].push_back({rec.target, Endpoint{addr, rec.port}, t});
+              for (const auto& addr : a->addresses) (*sub)[k].push_back({rec.target, Endpoint{addr, rec.port}, t, path});
             if (--*left == 0)
               for (auto& list : *sub) pending->per_entry[i].insert(pending->per_entry[i].end(), list.begin(), list.end());
             pending->done_one();
@@ -163,27 +182,40 @@ void ServerLocator::refresh(std::function<void()> done) {
     const auto& s = servers_[i];
     Transport t = transport_of(s);
     if (auto a = parse_address(s.host)) {
-      pending->per_entry[i].push_back({s.host, Endpoint{*a, s.port ? s.port : uint16_t(5060)}, t});
+      pending->per_entry[i].push_back({s.host, Endpoint{*a, s.port ? s.port : default_port(t)}, t, s.path});
       continue;
     }
     if (!resolver_) {
       last_error_ = "no uplink resolver for " + s.host;
       continue;
     }
-    if (s.port) {
-      resolve_a(i, s.host, s.port, t);
+    // WebSocket servers are named by URL (RFC 7118 defines no SRV/NAPTR use): A records
+    // on the given port or 443.
+    if (s.port || t == Transport::wss) {
+      resolve_a(i, s.host, s.port ? s.port : default_port(t), t);
       continue;
     }
     // NAPTR first: the domain may name its SRV records for our transport.
-    std::string fallback = std::string(t == Transport::tcp ? "_sip._tcp." : "_sip._udp.") + s.host;
+    std::string fallback = std::string(t == Transport::tcp   ? "_sip._tcp."
+                                       : t == Transport::tls ? "_sips._tcp."
+                                                             : "_sip._udp.") +
+                           s.host;
     ++pending->outstanding;
-    resolver_->resolve(s.host, 35, [pending, i, s, t, fallback, resolve_srv](Result<dns::UplinkAnswer> r) {
+    bool automatic = s.transport == "auto";
+    resolver_->resolve(s.host, 35, [pending, i, s, t, fallback, automatic, resolve_srv](Result<dns::UplinkAnswer> r) {
       std::vector<NaptrRecord> records;
       if (r && r->rcode == 0)
         for (const auto& d : r->rdata)
           if (auto rec = parse_naptr(d)) records.push_back(*rec);
-      auto srv = select_naptr(std::move(records), t);
-      resolve_srv(i, s, t, srv ? *srv : fallback);
+      if (automatic) {
+        // RFC 3263 4.1: the domain's most preferred NAPTR record picks the transport; with
+        // none, UDP (the SRV fallback for the transport every SIP element supports).
+        auto pick = select_naptr_any(std::move(records));
+        resolve_srv(i, s, pick ? pick->first : Transport::udp, pick ? pick->second : fallback);
+      } else {
+        auto srv = select_naptr(std::move(records), t);
+        resolve_srv(i, s, t, srv ? *srv : fallback);
+      }
       pending->done_one();
     });
   }
@@ -211,6 +243,12 @@ void ServerLocator::blacklist(const Endpoint& server, Clock::time_point now) {
 
 bool ServerLocator::is_server(const IpAddress& a) const {
   return std::any_of(targets_.begin(), targets_.end(), [&](const ServerTarget& t) { return t.endpoint.address == a; });
+}
+
+std::optional<ServerTarget> ServerLocator::server_at(const IpAddress& a) const {
+  for (const auto& t : targets_)
+    if (t.endpoint.address == a) return t;
+  return std::nullopt;
 }
 
 nlohmann::json ServerLocator::status(Clock::time_point now) const {

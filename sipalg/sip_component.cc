@@ -56,6 +56,15 @@ bool wss_configured(const config::Config& c) {
   return c.tls.enabled && !c.vendor.wss_fqdn.empty() && !c.tls.wss_certificate.empty() && !c.tls.wss_key.empty();
 }
 
+bool uses_uplink_tls(const config::Config& c) {
+  return std::any_of(c.vendor.sip_servers.begin(), c.vendor.sip_servers.end(),
+                     [](const config::SipServer& s) {
+                       return s.transport == "tls" || s.transport == "wss" || s.transport == "auto";
+                     });
+}
+// The port outpost's TLS/WSS connections to the vendor come from: its SIP TLS port.
+uint16_t uplink_tls_source_port(const config::Config& c) { return c.sip.tls_port ? c.sip.tls_port : 5061; }
+
 class SipComponent final : public SipProxy {
  public:
   SipComponent(const ComponentContext& context, const config::Config& config, std::shared_ptr<dns::UplinkResolver> uplink,
@@ -123,6 +132,23 @@ class SipComponent final : public SipProxy {
         return r;
       }
       me.lan_tls_port = config_.sip.tls_port;
+    }
+    if (uses_uplink_tls(config_)) {
+      // The vendor over TLS or WSS: outpost is the client (see Transports::enable_uplink_tls).
+      if (auto r = transports_.enable_uplink_tls(
+              config_.sip.uplink_ca, config_.sip.uplink_verify, uplink_tls_source_port(config_),
+              [this](const IpAddress& a) -> std::optional<PeerName> {
+                auto t = locator_.server_at(a);
+                if (!t) return std::nullopt;
+                return PeerName{t->name, t->path};
+              });
+          !r) {
+        transports_.close();
+        return r;
+      }
+      me.uplink_tls_port = uplink_tls_source_port(config_);
+      if (!config_.sip.uplink_verify)
+        log_.warn("sip.uplink_verify is false: the vendor's TLS certificate is not checked");
     }
     if (wss_) {
       if (auto r = transports_.enable_wss(Side::lan, config_.tls.https_port, config_.tls.wss_certificate,

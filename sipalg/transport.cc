@@ -3,6 +3,9 @@
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/asio/write.hpp>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+#include <sys/socket.h>
 #include <algorithm>
 #include <optional>
 
@@ -51,6 +54,14 @@ struct Transports::WssSide {
   WssSide(Side s, uint16_t p) : side(s), port(p) {}
 };
 
+struct Transports::UplinkTls {
+  asio::ssl::context context{asio::ssl::context::tls_client};
+  bool verify = true;
+  uint16_t source_port = 0;
+  PeerNameLookup names;
+  uint64_t opened = 0, handshake_failures = 0, ephemeral_ports = 0;
+};
+
 namespace {
 // A server context for SIP over TLS and WSS: TLS 1.2 or newer, the chain and key in PEM.
 Result<void> load_server_context(asio::ssl::context& context, const std::string& certificate, const std::string& key,
@@ -67,6 +78,36 @@ Result<void> load_server_context(asio::ssl::context& context, const std::string&
   return {};
 }
 }  // namespace
+
+Result<uint16_t> bind_client(tcp::socket& socket, const tcp::endpoint& to, const IpAddress& bind, uint16_t port) {
+  boost::system::error_code ec;
+  socket.open(to.protocol(), ec);
+  if (!ec && port) {
+    int one = 1;
+    ::setsockopt(socket.native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+    socket.set_option(asio::socket_base::reuse_address(true), ec);
+    if (!ec) socket.bind(tcp::endpoint(bind, port), ec);
+    if (!ec) return port;
+    ec.clear();
+  }
+  if (!bind.is_unspecified()) socket.bind(tcp::endpoint(bind, 0), ec);
+  if (ec) return make_error("bind: " + ec.message());
+  return uint16_t(0);
+}
+
+bool prepare_client_tls(ssl_st* ssl, const std::optional<PeerName>& name, const IpAddress& peer, bool verify) {
+  std::string host = name ? name->host : peer.to_string();
+  bool is_ip = parse_address(host).has_value();
+  if (!is_ip && !SSL_set_tlsext_host_name(ssl, host.c_str())) return false;
+  if (!verify) {
+    SSL_set_verify(ssl, SSL_VERIFY_NONE, nullptr);
+    return true;
+  }
+  SSL_set_verify(ssl, SSL_VERIFY_PEER, nullptr);
+  if (is_ip) return X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), host.c_str()) == 1;
+  SSL_set_hostflags(ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+  return SSL_set1_host(ssl, host.c_str()) == 1;
+}
 
 class TcpConnection : public std::enable_shared_from_this<TcpConnection> {
  public:
@@ -100,16 +141,37 @@ class TcpConnection : public std::enable_shared_from_this<TcpConnection> {
     });
   }
 
-  void connect(const tcp::endpoint& to, const IpAddress& bind) {
+  // A TLS connection outpost opens (to the vendor): connect, then the client handshake.
+  TcpConnection(Transports& owner, asio::io_context& io, asio::ssl::context& context, Side side, uint64_t id)
+      : owner_(owner), alive_(owner.alive_), socket_(io), side_(side), id_(id) {
+    tls_.emplace(tcp::socket(io), context);
+  }
+
+  // `source_port`: see bind_client. TLS (the client constructor): `name` and `verify`
+  // choose the certificate check, `failures` counts failed handshakes.
+  void connect(const tcp::endpoint& to, const IpAddress& bind, uint16_t source_port = 0,
+               std::optional<PeerName> name = std::nullopt, bool verify = true, uint64_t* failures = nullptr) {
     peer_ = Endpoint{to.address(), to.port()};
-    boost::system::error_code ec;
-    socket_.open(to.protocol(), ec);
-    if (!ec && !bind.is_unspecified()) socket_.bind(tcp::endpoint(bind, 0), ec);
-    if (ec) return fail("connect: " + ec.message());
-    socket_.async_connect(to, [self = shared_from_this()](boost::system::error_code ec) {
+    auto bound = bind_client(lowest(), to, bind, source_port);
+    if (!bound) return fail("connect: " + bound.error().message);
+    if (tls_ && !prepare_client_tls(tls_->native_handle(), name, to.address(), verify)) return fail("TLS setup");
+    lowest().async_connect(to, [self = shared_from_this(), failures](boost::system::error_code ec) {
       if (ec) return self->fail("connect: " + ec.message());
-      self->start_reading();
+      if (!self->tls_) return self->start_reading();
+      self->tls_->async_handshake(asio::ssl::stream_base::client, [self, failures](boost::system::error_code ec) {
+        if (ec) {
+          if (self->alive_.lock() && failures) ++*failures, self->owner_.dropped(self->side_, "tls_handshake");
+          return self->fail("TLS handshake: " + ec.message());
+        }
+        self->start_reading();
+      });
     });
+  }
+  // The port a client connection is bound to (0 when ephemeral or not bound).
+  uint16_t bound_port() {
+    boost::system::error_code ec;
+    auto ep = lowest().local_endpoint(ec);
+    return ec ? 0 : ep.port();
   }
 
   void send(const std::string& bytes) {
@@ -371,25 +433,69 @@ std::shared_ptr<TcpConnection> Transports::connection_to(const Flow& to) {
     if (c->side() == to.side && c->open() && c->transport() == to.transport && c->peer().address == to.peer.address &&
         c->peer().port == to.peer.port)
       return c;
-  if (to.transport == Transport::tls) return nullptr;  // outpost accepts TLS, it does not open it
+  const IpAddress& bind = bind_address_[to.side == Side::lan ? 0 : 1];
+  tcp::endpoint peer(to.peer.address, to.peer.port);
+  if (to.transport == Transport::tls) {
+    // Devices are reached over their own TLS connection only; the vendor over one outpost opens.
+    if (to.side != Side::uplink || !uplink_tls_) return nullptr;
+    auto& u = *uplink_tls_;
+    auto c = std::make_shared<TcpConnection>(*this, io_, u.context, to.side, next_id_++);
+    connections_[c->id()] = c;
+    ++u.opened;
+    c->connect(peer, bind, u.source_port, u.names ? u.names(to.peer.address) : std::nullopt, u.verify,
+               &u.handshake_failures);
+    if (u.source_port && c->bound_port() != u.source_port) ++u.ephemeral_ports;
+    return c;
+  }
   auto c = std::make_shared<TcpConnection>(*this, tcp::socket(io_), to.side, next_id_++);
   connections_[c->id()] = c;
-  c->connect(tcp::endpoint(to.peer.address, to.peer.port), bind_address_[to.side == Side::lan ? 0 : 1]);
+  c->connect(peer, bind);
   return c;
+}
+
+std::shared_ptr<WsConnection> Transports::ws_connection_to(const Flow& to) {
+  auto it = ws_connections_.find(to.connection);
+  if (it != ws_connections_.end() && it->second->open()) return it->second;
+  for (auto& [id, c] : ws_connections_)
+    if (c->side() == to.side && c->open() && c->peer().address == to.peer.address && c->peer().port == to.peer.port)
+      return c;
+  // Browsers are reached over their own connection only; the vendor over one outpost opens.
+  if (to.side != Side::uplink || !uplink_tls_) return nullptr;
+  auto& u = *uplink_tls_;
+  auto c = std::make_shared<WsConnection>(*this, io_, u.context, to.side, next_id_++);
+  ws_connections_[c->id()] = c;
+  ++u.opened;
+  c->connect(tcp::endpoint(to.peer.address, to.peer.port), bind_address_[1], u.source_port,
+             u.names ? u.names(to.peer.address) : std::nullopt, u.verify, &u.handshake_failures);
+  return c;
+}
+
+Result<void> Transports::enable_uplink_tls(const std::string& ca_file, bool verify, uint16_t source_port,
+                                           PeerNameLookup names) {
+  auto u = std::make_unique<UplinkTls>();
+  boost::system::error_code ec;
+  u->context.set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
+                             asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
+                             asio::ssl::context::no_tlsv1_1,
+                         ec);
+  if (!ec) {
+    if (ca_file.empty()) u->context.set_default_verify_paths(ec);
+    else u->context.load_verify_file(ca_file, ec);
+  }
+  if (ec) return make_error("sip: uplink CA " + (ca_file.empty() ? std::string("(system store)") : ca_file) + ": " +
+                            ec.message());
+  u->verify = verify;
+  u->source_port = source_port;
+  u->names = std::move(names);
+  uplink_tls_ = std::move(u);
+  return {};
 }
 
 bool Transports::send(const Flow& to, const std::string& bytes) {
   if (to.transport == Transport::wss) {
-    // Browsers are reached over their own connection only: outpost opens no WebSocket.
-    auto it = ws_connections_.find(to.connection);
-    if (it == ws_connections_.end() || !it->second->open()) {
-      it = std::find_if(ws_connections_.begin(), ws_connections_.end(), [&to](const auto& e) {
-        return e.second->side() == to.side && e.second->open() && e.second->peer().address == to.peer.address &&
-               e.second->peer().port == to.peer.port;
-      });
-      if (it == ws_connections_.end()) return false;
-    }
-    it->second->send(bytes);
+    auto c = ws_connection_to(to);
+    if (!c) return false;
+    c->send(bytes);
     return true;
   }
   if (is_stream(to.transport)) {
@@ -453,6 +559,16 @@ nlohmann::json Transports::status() const {
                     {"address", Endpoint{ep.address(), ep.port()}.to_string()},
                     {"received", tls_messages_[s == Side::lan ? 0 : 1]}, {"accepted", t->accepted}, {"connections", open},
                     {"handshake_failures", t->handshake_failures}});
+  }
+  if (uplink_tls_) {
+    size_t open = 0;
+    for (const auto& [id, c] : connections_) open += c->side() == Side::uplink && c->open() && c->transport() == Transport::tls;
+    for (const auto& [id, c] : ws_connections_) open += c->side() == Side::uplink && c->open();
+    rows.push_back({{"side", "uplink"}, {"transport", "tls/wss client"},
+                    {"address", Endpoint{bind_address_[1], uplink_tls_->source_port}.to_string()},
+                    {"received", tls_messages_[1] + wss_messages_[1]}, {"accepted", 0}, {"opened", uplink_tls_->opened},
+                    {"connections", open}, {"handshake_failures", uplink_tls_->handshake_failures},
+                    {"ephemeral_ports", uplink_tls_->ephemeral_ports}, {"verify", uplink_tls_->verify}});
   }
   if (wss_) {
     size_t open = 0;

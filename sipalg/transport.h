@@ -11,6 +11,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -21,6 +22,8 @@
 #include "common/result.h"
 #include "sipalg/flow.h"
 
+struct ssl_st;
+
 namespace outpost::sip {
 
 class Sender {
@@ -29,6 +32,22 @@ class Sender {
   // False when it could not even be queued (no socket, no route, connection refused now).
   virtual bool send(const Flow& to, const std::string& bytes) = 0;
 };
+
+// Who a vendor server is, for a TLS or WSS connection outpost opens to it: the name its
+// certificate must carry (also the SNI and the WebSocket Host) and the WebSocket path.
+struct PeerName {
+  std::string host;
+  std::string path = "/";
+};
+using PeerNameLookup = std::function<std::optional<PeerName>(const IpAddress&)>;
+
+// For the connections outpost opens (TCP, TLS, WSS). bind_client: bound to `bind` and,
+// where the kernel allows, to `port` shared with outpost's other connections
+// (SO_REUSEPORT); returns the port used (0: ephemeral). prepare_client_tls: SNI and the
+// certificate check for a connection to `peer` (on `name` if given, else its address).
+Result<uint16_t> bind_client(boost::asio::ip::tcp::socket& socket, const boost::asio::ip::tcp::endpoint& to,
+                             const IpAddress& bind, uint16_t port);
+bool prepare_client_tls(ssl_st* ssl, const std::optional<PeerName>& name, const IpAddress& peer, bool verify);
 
 using MessageHandler = std::function<void(const Flow& from, std::string_view bytes)>;
 using DropHandler = std::function<void(Side side, const char* reason)>;
@@ -54,6 +73,14 @@ class Transports final : public Sender {
   // (port: the passthrough's, for `show sip`): TLS 1.2 or newer, certificate chain and key
   // in PEM.
   Result<void> enable_wss(Side side, uint16_t port, const std::string& certificate, const std::string& key);
+  // TLS and WSS connections to the vendor (opened when a message goes to a vendor flow
+  // with either transport): the certificate is checked against `ca_file` (PEM; "" = the
+  // system's store) and the name `names` gives for the server's address (its IP address
+  // when none), unless !verify. Each is bound to the uplink address and `source_port`
+  // (SO_REUSEPORT, like Kamailio's tcp_reuse_port) so that the vendor's requests to
+  // outpost's Via/Record-Route/Contact find the open connection; an ephemeral port when
+  // that port cannot be had.
+  Result<void> enable_uplink_tls(const std::string& ca_file, bool verify, uint16_t source_port, PeerNameLookup names);
   // A handed-over connection (the bytes already read go to TLS first). False when WSS is
   // not enabled (the socket is closed).
   bool accept_wss(boost::asio::ip::tcp::socket socket, std::vector<uint8_t> first_bytes);
@@ -80,9 +107,11 @@ class Transports final : public Sender {
   struct TcpSide;
   struct TlsSide;
   struct WssSide;
+  struct UplinkTls;
   void receive(UdpSide& u);
   void accept(TcpSide& t);
   std::shared_ptr<TcpConnection> connection_to(const Flow& to);
+  std::shared_ptr<WsConnection> ws_connection_to(const Flow& to);
 
   boost::asio::io_context& io_;
   Logger log_;
@@ -98,6 +127,7 @@ class Transports final : public Sender {
   void accept_tls(TlsSide& t);
   std::map<uint64_t, std::shared_ptr<TcpConnection>> connections_;
   std::unique_ptr<WssSide> wss_;
+  std::unique_ptr<UplinkTls> uplink_tls_;
   std::map<uint64_t, std::shared_ptr<WsConnection>> ws_connections_;
   IpAddress bind_address_[2];
   uint64_t next_id_ = 1;

@@ -47,6 +47,58 @@ WsConnection::WsConnection(Transports& owner, tcp::socket socket, asio::ssl::con
       side_(side),
       id_(id) {}
 
+WsConnection::WsConnection(Transports& owner, asio::io_context& io, asio::ssl::context& context, Side side, uint64_t id)
+    : owner_(owner), alive_(owner.alive_), ws_(io, context), handshake_deadline_(io), side_(side), id_(id) {}
+
+void WsConnection::connect(const tcp::endpoint& to, const IpAddress& bind, uint16_t source_port,
+                           std::optional<PeerName> name, bool verify, uint64_t* failures) {
+  peer_ = Endpoint{to.address(), to.port()};
+  auto& socket = beast::get_lowest_layer(ws_);
+  auto bound = bind_client(socket, to, bind, source_port);
+  if (!bound) return fail("connect: " + bound.error().message);
+  if (!prepare_client_tls(ws_.next_layer().native_handle(), name, to.address(), verify)) return fail("TLS setup");
+  // RFC 6455 4.1: Host is the server's name (its address when the profile names none).
+  std::string host = name ? name->host : to.address().to_string();
+  if (to.port() != 443) host += ":" + std::to_string(to.port());
+  std::string path = name ? name->path : "/";
+  handshake_deadline_.expires_after(kHandshakeTimeout);
+  handshake_deadline_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
+    if (!ec && !self->connected_) self->fail("handshake timeout");
+  });
+  auto upgrade_failed = [failures](const std::shared_ptr<WsConnection>& self, const char* reason, const std::string& why) {
+    if (self->alive_.lock()) {
+      if (failures) ++*failures;
+      self->owner_.dropped(self->side_, reason);
+    }
+    self->fail(why);
+  };
+  socket.async_connect(to, [self = shared_from_this(), host, path, upgrade_failed](boost::system::error_code ec) {
+    if (ec) return self->fail("connect: " + ec.message());
+    self->ws_.next_layer().async_handshake(
+        asio::ssl::stream_base::client, [self, host, path, upgrade_failed](boost::system::error_code ec) {
+          if (ec) return upgrade_failed(self, "tls_handshake", "TLS handshake: " + ec.message());
+          auto& ws = self->ws_;
+          ws.set_option(websocket::stream_base::timeout::suggested(beast::role_type::client));
+          ws.set_option(websocket::stream_base::decorator([](websocket::request_type& req) {
+            req.set(http::field::sec_websocket_protocol, "sip");
+            req.set(http::field::user_agent, "outpost");
+          }));
+          ws.read_message_max(self->owner_.max_bytes_);
+          auto response = std::make_shared<websocket::response_type>();
+          ws.async_handshake(*response, host, path, [self, response, upgrade_failed](boost::system::error_code ec) {
+            if (ec) return upgrade_failed(self, "ws_handshake", "WebSocket upgrade: " + ec.message());
+            // RFC 7118 §4.1: the server must have chosen "sip", else this is not SIP's WebSocket.
+            if ((*response)[http::field::sec_websocket_protocol] != "sip")
+              return upgrade_failed(self, "ws_handshake", "the server did not accept the \"sip\" subprotocol");
+            self->connected_ = true;
+            self->handshake_deadline_.cancel();
+            self->read();
+            self->flush();
+          });
+        });
+  });
+}
+
 bool WsConnection::open() const { return beast::get_lowest_layer(ws_).is_open(); }
 
 void WsConnection::close() {

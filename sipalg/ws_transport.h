@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <deque>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -27,6 +28,7 @@
 namespace outpost::sip {
 
 class Transports;
+struct PeerName;
 
 // Whether a Sec-WebSocket-Protocol value (a comma-separated token list) offers "sip".
 bool offers_sip_subprotocol(std::string_view header);
@@ -44,7 +46,15 @@ class WsConnection : public std::enable_shared_from_this<WsConnection> {
   WsConnection(Transports& owner, boost::asio::ip::tcp::socket socket, boost::asio::ssl::context& context,
                std::vector<uint8_t> first_bytes, Side side, uint64_t id);
 
+  // A connection outpost opens to the vendor's WebSocket server (RFC 7118 over TLS).
+  WsConnection(Transports& owner, boost::asio::io_context& io, boost::asio::ssl::context& context, Side side,
+               uint64_t id);
+
   void start();
+  // The client side: TCP connect from (`bind`, `source_port`: see Transports::enable_uplink_tls),
+  // TLS handshake (SNI and certificate check on `name`), then the upgrade asking for "sip".
+  void connect(const boost::asio::ip::tcp::endpoint& to, const IpAddress& bind, uint16_t source_port,
+               std::optional<PeerName> name, bool verify, uint64_t* failures);
   void send(std::string bytes);
   void close();
 

@@ -483,8 +483,8 @@ class Lab:
         return peers.start_nsd(self, role, listen, zones, name)
 
     def start_kamailio(self, role="vendor", listen=("203.0.113.10",), cfg=None, name="kamailio",
-                       auth=None, uas=None, websocket=None):
-        return peers.start_kamailio(self, role, listen, cfg, name, auth, uas, websocket)
+                       auth=None, uas=None, websocket=None, tls=None):
+        return peers.start_kamailio(self, role, listen, cfg, name, auth, uas, websocket, tls)
 
     def start_nginx(self, role="vendor", names=("www.vendor.example", "app.vendor.example", "wss.vendor.example"),
                     name="nginx"):

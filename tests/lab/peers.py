@@ -41,6 +41,10 @@ _sip._udp IN SRV 10 50 5060 sip
 _sip._udp IN SRV 20 50 5060 sip2
 _sip._tcp IN SRV 10 50 5060 sip
 _sip._tcp IN SRV 20 50 5060 sip2
+; a domain whose NAPTR records prefer TLS (`transport: auto` tests): SIPS+D2T first
+secure  IN NAPTR 10 50 "s" "SIPS+D2T" "" _sips._tcp.secure
+secure  IN NAPTR 20 50 "s" "SIP+D2U" "" _sip._udp
+_sips._tcp.secure IN SRV 10 50 5061 sip
 """
 
 
@@ -127,11 +131,13 @@ def start_nsd(lab, role, listen, zones, name="nsd"):
 
 # ---- Kamailio ------------------------------------------------------------------------
 
-def kamailio_cfg(name, addresses, auth=None, uas=None, websocket=None):
+def kamailio_cfg(name, addresses, auth=None, uas=None, websocket=None, tls=None):
     """The vendor SIP server's config text (tests/lab/kamailio.cfg rendered).
     auth: {user: password} turns on digest auth (realm vendor.example) for REGISTER and for
     new requests from our domain; uas: "sip:HOST:PORT" gets requests for unknown AORs;
-    websocket: a TCP port for SIP over plain WebSocket (browsers registered at the vendor)."""
+    websocket: a TCP port for SIP over plain WebSocket (browsers registered at the vendor);
+    tls: {"config": path of the tls module's file, "wss": a port for WSS or None}: SIP over
+    TLS on 5061 (and WSS)."""
     defines = []
     users = []
     if auth:
@@ -146,28 +152,48 @@ def kamailio_cfg(name, addresses, auth=None, uas=None, websocket=None):
     if websocket:
         defines.append("#!define WITH_WEBSOCKET")
         listen += [f"listen=tcp:{a}:{websocket}" for a in addresses]
+    if tls:
+        defines += ["#!define WITH_TLS", f'#!define TLS_CFG "{tls["config"]}"']
+        listen += [f"listen=tls:{a}:5061" for a in addresses]
+        if tls.get("wss"):
+            defines += [] if websocket else ["#!define WITH_WEBSOCKET"]
+            listen += [f"listen=tls:{a}:{tls['wss']}" for a in addresses]
     aliases = ["vendor.example"] + [h for h, a in VENDOR_HOSTS.items() if a in addresses]
     return _render("kamailio.cfg", DEFINES="\n".join(defines), LISTEN="\n".join(listen),
                    ALIASES="\n".join(f"alias={h}" for h in aliases), SERVER=f"outpost-lab {name}",
                    USERS="\n".join(users))
 
 
-def launch_kamailio(lab, role, listen, cfg, name, auth=None, uas=None, websocket=None):
+def kamailio_tls_cfg(folder, cert, key):
+    """The tls module's file: the server certificate, no client certificates asked for."""
+    path = Path(folder) / "tls.cfg"
+    path.write_text(f"[server:default]\nmethod = TLSv1.2+\nverify_certificate = no\nrequire_certificate = no\n"
+                    f"certificate = {cert}\nprivate_key = {key}\n\n"
+                    f"[client:default]\nmethod = TLSv1.2+\nverify_certificate = no\nrequire_certificate = no\n")
+    return path
+
+
+def launch_kamailio(lab, role, listen, cfg, name, auth=None, uas=None, websocket=None, tls=None):
+    """tls: None, or {"name": the certificate's name, "wss": a WSS port or None}."""
     folder = _folder(lab, name)
     addresses = _addresses(listen)
+    if tls:
+        cert, key = make_cert(lab.rundir, tls["name"])
+        tls = {"config": kamailio_tls_cfg(folder, cert, key), "wss": tls.get("wss")}
     text = (cfg.replace("@RUN@", str(lab.rundir)) if cfg is not None
-            else kamailio_cfg(name, addresses, auth, uas, websocket))
+            else kamailio_cfg(name, addresses, auth, uas, websocket, tls))
     conf = folder / "kamailio.cfg"
     conf.write_text(text)
     argv = ["kamailio", "-DD", "-E", "-f", conf, "-Y", folder, "-P", folder / "kamailio.pid", "-m", "64", "-M", "8"]
     peer = lab.start(role, name, argv)
+    tcp_ports = [websocket] + ([5061, tls["wss"]] if tls else [])
     return peer, lambda: (all(lab.listening(role, p, a, 5060) for a in addresses for p in ("udp", "tcp")) and
-                          all(lab.listening(role, "tcp", a, websocket) for a in addresses if websocket))
+                          all(lab.listening(role, "tcp", a, port) for a in addresses for port in tcp_ports if port))
 
 
 def start_kamailio(lab, role="vendor", listen=("203.0.113.10",), cfg=None, name="kamailio", auth=None, uas=None,
-                   websocket=None):
-    return _wait(lab, launch_kamailio(lab, role, listen, cfg, name, auth, uas, websocket))
+                   websocket=None, tls=None):
+    return _wait(lab, launch_kamailio(lab, role, listen, cfg, name, auth, uas, websocket, tls))
 
 
 # ---- nginx ---------------------------------------------------------------------------

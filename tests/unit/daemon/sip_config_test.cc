@@ -53,3 +53,25 @@ TEST_CASE("sip: out-of-range expiries and a lone TLS file are reported at their 
   CHECK_FALSE(r.config);
   CHECK(has_error(r, 7, "tls_certificate and tls_key go together"));
 }
+
+TEST_CASE("sip: the vendor over TLS/WSS: CA file, verification, WebSocket path", "[daemon][config][sip]") {
+  auto r = load(kBase);
+  REQUIRE(r.config);
+  CHECK(r.config->sip.uplink_verify);
+  CHECK(r.config->sip.uplink_ca.empty());  // the system's store
+  const std::string servers = "  sip_servers:\n    - host: sip.vendor.example\n      transport: wss\n";
+  r = load(std::string(kBase) + servers + "      path: /ws\nsip:\n  uplink_ca: " OUTPOST_SOURCE_DIR
+                                          "/README.md\n  uplink_verify: false\n");
+  INFO(r.errors.to_string());
+  REQUIRE(r.config);
+  CHECK(r.config->vendor.sip_servers.back().path == "/ws");
+  CHECK(r.config->vendor.sip_servers.back().transport == "wss");
+  CHECK(r.config->sip.uplink_ca == OUTPOST_SOURCE_DIR "/README.md");
+  CHECK_FALSE(r.config->sip.uplink_verify);
+  r = load(std::string(kBase) + servers + "      path: ws\n");
+  CHECK_FALSE(r.config);
+  CHECK(has_error(r, 9, "starts with '/'"));
+  r = load(std::string(kBase) + "sip:\n  uplink_ca: /nonexistent/ca.pem\n");
+  CHECK_FALSE(r.config);
+  CHECK(has_error(r, 7, "uplink_ca"));
+}

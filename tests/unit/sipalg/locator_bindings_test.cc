@@ -8,6 +8,7 @@
 #include "common/log.h"
 #include "sipalg/bindings.h"
 #include "sipalg/server_locator.h"
+#include "sipalg/transport.h"
 
 using namespace outpost;
 using namespace outpost::sip;
@@ -202,9 +203,86 @@ TEST_CASE("NAPTR (RFC 3263 4.1): parsed, and the profile's transport picks the S
   CHECK(outpost::sip::select_naptr({tcp_late, *udp, tls}, Transport::tls) == "_sips._tcp.vendor.example");
   CHECK(!outpost::sip::select_naptr({not_s, tcp_late}, Transport::udp));  // only "s" records; else the SRV fallback
   CHECK(!outpost::sip::select_naptr({}, Transport::udp));
+  // transport: auto: the domain's first usable record picks the transport.
+  auto any = outpost::sip::select_naptr_any({tcp_late, *udp, tcp_early, tls, not_s});
+  REQUIRE(any);
+  CHECK(any->first == Transport::tls);
+  CHECK(any->second == "_sips._tcp.vendor.example");
+  any = outpost::sip::select_naptr_any({tcp_late, tcp_early, not_s});
+  REQUIRE(any);
+  CHECK(any->first == Transport::tcp);
+  CHECK(any->second == "_sip._tcp.a.vendor.example");
+  auto ws = *outpost::sip::parse_naptr(naptr_rdata(1, 1, "s", "SIPS+D2W", "_sips._ws.vendor.example"));
+  CHECK(!outpost::sip::select_naptr_any({ws, not_s}));  // nothing outpost speaks this way: UDP
   // Truncated or compressed rdata is refused.
   auto bad = naptr_rdata(1, 1, "s", "SIP+D2U", "x.example");
   CHECK(!outpost::sip::parse_naptr(std::vector<uint8_t>(bad.begin(), bad.end() - 3)));
   bad.back() = 0xc0;
   CHECK(!outpost::sip::parse_naptr(bad));
+}
+
+TEST_CASE("TLS and WSS servers: their own default ports, path and name for the certificate check", "[sip][locator]") {
+  MemoryLogSink sink;
+  std::vector<config::SipServer> servers(4);
+  servers[0].host = "203.0.113.10", servers[0].transport = "tls";
+  servers[1].host = "203.0.113.11", servers[1].transport = "wss", servers[1].path = "/sip";
+  servers[2].host = "203.0.113.12", servers[2].transport = "wss", servers[2].port = 8443;
+  servers[3].host = "203.0.113.13", servers[3].transport = "udp";
+  ServerLocator loc(servers, nullptr, Logger(sink, "t"), std::chrono::seconds(30));
+  bool done = false;
+  loc.refresh([&] { done = true; });
+  REQUIRE(done);  // addresses need no look-up
+  auto c = loc.candidates(ServerLocator::Clock::now());
+  REQUIRE(c.size() == 4);
+  CHECK(c[0].endpoint.to_string() == "203.0.113.10:5061");  // RFC 3261 19.1.2
+  CHECK(c[0].transport == Transport::tls);
+  CHECK(c[1].endpoint.to_string() == "203.0.113.11:443");  // wss:// without a port
+  CHECK(c[1].transport == Transport::wss);
+  CHECK(c[1].path == "/sip");
+  CHECK(c[2].endpoint.to_string() == "203.0.113.12:8443");
+  CHECK(c[3].endpoint.to_string() == "203.0.113.13:5060");
+  CHECK(c[3].transport == Transport::udp);
+  auto at = loc.server_at(*parse_address("203.0.113.11"));
+  REQUIRE(at);
+  CHECK(at->name == "203.0.113.11");
+  CHECK(!loc.server_at(*parse_address("203.0.113.99")));
+}
+
+TEST_CASE("outpost's TLS/WSS connections to the vendor: one shared source port, named in Via and Record-Route",
+          "[sip][locator]") {
+  Identity me;
+  me.lan = *parse_address("10.20.0.1");
+  me.uplink = *parse_address("198.51.100.1");
+  me.uplink_tls_port = 5061;
+  CHECK(me.host_port(Side::uplink, Transport::tls) == "198.51.100.1:5061");
+  CHECK(me.host_port(Side::uplink, Transport::wss) == "198.51.100.1:5061");
+  CHECK(me.host_port(Side::uplink, Transport::udp) == "198.51.100.1:5060");
+  CHECK(me.is_own(me.uplink, 5061));
+  CHECK(!me.is_own(me.lan, 5061));  // no LAN TLS port configured here
+  // Two connections to different servers from the same address and port (SO_REUSEPORT).
+  boost::asio::io_context io;
+  boost::asio::ip::tcp::acceptor a(io, {boost::asio::ip::make_address("127.0.0.1"), 0});
+  boost::asio::ip::tcp::acceptor b(io, {boost::asio::ip::make_address("127.0.0.1"), 0});
+  boost::asio::ip::tcp::socket s1(io), s2(io), s3(io);
+  auto loopback = *parse_address("127.0.0.1");
+  auto r1 = bind_client(s1, a.local_endpoint(), loopback, 0);
+  REQUIRE(r1);
+  CHECK(*r1 == 0);  // no port asked: ephemeral
+  uint16_t shared = s1.local_endpoint().port();
+  s1.close();
+  auto p1 = bind_client(s1, a.local_endpoint(), loopback, shared);
+  auto p2 = bind_client(s2, b.local_endpoint(), loopback, shared);
+  REQUIRE(p1);
+  REQUIRE(p2);
+  CHECK(*p1 == shared);
+  CHECK(*p2 == shared);
+  s1.connect(a.local_endpoint());
+  s2.connect(b.local_endpoint());
+  CHECK(s1.local_endpoint().port() == shared);
+  CHECK(s2.local_endpoint().port() == shared);
+  // A socket without SO_REUSEPORT holds the port: the next one falls back to an ephemeral port.
+  boost::asio::ip::tcp::acceptor holder(io, {loopback, 0});
+  auto p3 = bind_client(s3, a.local_endpoint(), loopback, holder.local_endpoint().port());
+  REQUIRE(p3);
+  CHECK(*p3 == 0);
 }
