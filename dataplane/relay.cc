@@ -114,7 +114,7 @@ void Relay::pump_splice(Direction& d) {
       }
       if (n < 0 && errno == EINTR) continue;
       if (n < 0 && errno == EAGAIN) return void(d.to_ready->writable = false);
-      return finish(RelayEnd::reset);
+      return failed(*d.to, n < 0 ? errno : 0);
     }
     if (d.eof) return end_direction(d);
     if (!d.from_ready->readable) return;  // the next EPOLLIN resumes
@@ -123,7 +123,7 @@ void Relay::pump_splice(Direction& d) {
     if (n > 0) d.in_pipe = size_t(n);
     else if (n == 0) d.eof = true;
     else if (errno == EAGAIN) return void(d.from_ready->readable = false);
-    else if (errno != EINTR) return finish(RelayEnd::reset);
+    else if (errno != EINTR) return failed(*d.from, errno);
   }
   asio::post(io_, [this, &d, keep = owner_.lock()] { pump_splice(d); });
 }
@@ -144,7 +144,7 @@ void Relay::pump_copy(Direction& d) {
       }
       if (n < 0 && errno == EINTR) continue;
       if (n < 0 && errno == EAGAIN) return void(d.to_ready->writable = false);
-      return finish(RelayEnd::reset);
+      return failed(*d.to, n < 0 ? errno : 0);
     }
     if (d.eof) return end_direction(d);
     if (!d.from_ready->readable) {
@@ -175,7 +175,7 @@ void Relay::pump_copy(Direction& d) {
     } else if (errno == EAGAIN) {
       d.from_ready->readable = false;
     } else if (errno != EINTR) {
-      return finish(RelayEnd::reset);
+      return failed(*d.from, errno);
     }
   }
   asio::post(io_, [this, &d, keep = owner_.lock()] { pump_copy(d); });
@@ -191,6 +191,13 @@ void Relay::arm_idle_timer() {
   });
 }
 
+// A read or write on `socket` failed: reset both, except that a connection the peer reset
+// (ECONNRESET) needs no RST of ours.
+void Relay::failed(OwnedFd& socket, int error) {
+  if (error == ECONNRESET) reset_by_peer_ = &socket;
+  finish(RelayEnd::reset);
+}
+
 void Relay::finish(RelayEnd end) {
   if (ended_) return;
   ended_ = true;
@@ -199,8 +206,13 @@ void Relay::finish(RelayEnd end) {
     client_.close();
     upstream_.close();
   } else {
-    client_.reset();
-    upstream_.reset();
+    // A socket the peer has reset is closed already on the wire: only the other one needs
+    // the RST (SO_LINGER 0), which saves a setsockopt(2) per connection whose client or
+    // vendor ends with a reset (HTTPS clients commonly do).
+    for (OwnedFd* socket : {&client_, &upstream_}) {
+      if (socket == reset_by_peer_) socket->close();
+      else socket->reset();
+    }
   }
   if (hooks_.on_end) hooks_.on_end(end);
 }

@@ -99,6 +99,7 @@ class Relay {
   void end_direction(Direction& d);
   void moved(Direction& d, size_t n);
   void arm_idle_timer();
+  void failed(OwnedFd& socket, int error);  // a system call on it failed with errno `error`
   void finish(RelayEnd end);
 
   boost::asio::io_context& io_;
@@ -113,6 +114,7 @@ class Relay {
   std::array<Direction, 2> dirs_;
   boost::asio::steady_timer idle_timer_;
   std::chrono::steady_clock::time_point last_activity_;
+  OwnedFd* reset_by_peer_ = nullptr;  // client_ or upstream_, when the relay ends on its ECONNRESET
   bool started_ = false;
   bool ended_ = false;
 };

@@ -142,6 +142,22 @@ TEST_CASE("a reset on one side resets the other", "[dataplane][relay]") {
   CHECK(ec == asio::error::connection_reset);
 }
 
+// The socket the peer reset is only closed (it is closed on the wire already); the other one
+// still gets the RST, whichever side reset first.
+TEST_CASE("a reset by the browser resets the vendor", "[dataplane][relay]") {
+  auto mode = GENERATE(RelayMode::copy, RelayMode::splice);
+  Rig rig(mode);
+  asio::write(rig.vendor, asio::buffer(std::string("hello")));
+  uint8_t buf[5];
+  asio::read(rig.browser, asio::buffer(buf));
+  rig.browser.set_option(asio::socket_base::linger(true, 0));
+  rig.browser.close();
+  CHECK(rig.end() == RelayEnd::reset);
+  boost::system::error_code ec;
+  read_all(rig.vendor, ec);
+  CHECK(ec == asio::error::connection_reset);
+}
+
 // tls_component.cc sets TCP_NODELAY and SO_KEEPALIVE on the listening socket only: the
 // Session relies on Linux copying both to every accepted socket (one setsockopt(2) fewer
 // each, per connection).
