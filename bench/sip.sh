@@ -71,7 +71,56 @@ csv_field() {  # FILE COLUMN -> value on the last line of a SIPp -stf file
 }
 
 # ---------- scenarios (SIPp XML) ----------
-cat > "$RUN/uac.xml" <<'EOF'
+# The pieces the scenarios share, each written once (the heredocs hold no $, ` or \).
+sdp_body() {  # the offer and the answer (one PCMU stream), to the end of the <send>
+  cat <<'EOF'
+      Content-Type: application/sdp
+      Content-Length: [len]
+
+      v=0
+      o=user1 53655765 2353687637 IN IP[local_ip_type] [local_ip]
+      s=-
+      c=IN IP[media_ip_type] [media_ip]
+      t=0 0
+      m=audio [media_port] RTP/AVP 0
+      a=rtpmap:0 PCMU/8000
+
+    ]]></send>
+EOF
+}
+uac_in_dialog() {  # METHOD CSEQ SEND_ATTRIBUTES: the caller's ACK or BYE along the route set
+  cat <<EOF
+  <send $3><![CDATA[
+
+      $1 [next_url] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      [routes]
+      From: <sip:caller@bench.example>;tag=[pid]B[call_number]
+      To: <sip:[service]@bench.example>[peer_tag_param]
+      Call-ID: [call_id]
+      CSeq: $2 $1
+      Max-Forwards: 70
+      Content-Length: 0
+
+    ]]></send>
+EOF
+}
+uas_answer() {  # STATUS SEND_ATTRIBUTES: the callee's 180 or 200 to the INVITE, up to its Contact
+  cat <<EOF
+  <send$2><![CDATA[
+
+      SIP/2.0 $1
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=[pid]U[call_number]
+      [last_Call-ID:]
+      [last_CSeq:]
+      [last_Record-Route:]
+      Contact: <sip:[local_ip]:[local_port];transport=[transport]>
+EOF
+}
+{
+  cat <<'EOF'
 <?xml version="1.0" encoding="ISO-8859-1" ?>
 <scenario name="bench uac">
   <send retrans="500" start_txn="invite"><![CDATA[
@@ -84,89 +133,35 @@ cat > "$RUN/uac.xml" <<'EOF'
       CSeq: 1 INVITE
       Contact: <sip:caller@[local_ip]:[local_port]>
       Max-Forwards: 70
-      Content-Type: application/sdp
-      Content-Length: [len]
-
-      v=0
-      o=user1 53655765 2353687637 IN IP[local_ip_type] [local_ip]
-      s=-
-      c=IN IP[media_ip_type] [media_ip]
-      t=0 0
-      m=audio [media_port] RTP/AVP 0
-      a=rtpmap:0 PCMU/8000
-
-    ]]></send>
+EOF
+  sdp_body
+  cat <<'EOF'
   <recv response="100" optional="true" response_txn="invite"/>
   <recv response="180" optional="true" response_txn="invite"/>
   <recv response="200" rrs="true" response_txn="invite"/>
-  <send ack_txn="invite"><![CDATA[
-
-      ACK [next_url] SIP/2.0
-      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-      [routes]
-      From: <sip:caller@bench.example>;tag=[pid]B[call_number]
-      To: <sip:[service]@bench.example>[peer_tag_param]
-      Call-ID: [call_id]
-      CSeq: 1 ACK
-      Max-Forwards: 70
-      Content-Length: 0
-
-    ]]></send>
-  <send retrans="500" start_txn="bye"><![CDATA[
-
-      BYE [next_url] SIP/2.0
-      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-      [routes]
-      From: <sip:caller@bench.example>;tag=[pid]B[call_number]
-      To: <sip:[service]@bench.example>[peer_tag_param]
-      Call-ID: [call_id]
-      CSeq: 2 BYE
-      Max-Forwards: 70
-      Content-Length: 0
-
-    ]]></send>
+EOF
+  uac_in_dialog ACK 1 'ack_txn="invite"'
+  uac_in_dialog BYE 2 'retrans="500" start_txn="bye"'
+  cat <<'EOF'
   <recv response="200" response_txn="bye"/>
 </scenario>
 EOF
-cat > "$RUN/uas.xml" <<'EOF'
+} > "$RUN/uac.xml"
+{
+  cat <<'EOF'
 <?xml version="1.0" encoding="ISO-8859-1" ?>
 <scenario name="bench uas">
   <recv request="INVITE" crlf="true"/>
-  <send><![CDATA[
-
-      SIP/2.0 180 Ringing
-      [last_Via:]
-      [last_From:]
-      [last_To:];tag=[pid]U[call_number]
-      [last_Call-ID:]
-      [last_CSeq:]
-      [last_Record-Route:]
-      Contact: <sip:[local_ip]:[local_port];transport=[transport]>
+EOF
+  uas_answer "180 Ringing" ""
+  cat <<'EOF'
       Content-Length: 0
 
     ]]></send>
-  <send retrans="500"><![CDATA[
-
-      SIP/2.0 200 OK
-      [last_Via:]
-      [last_From:]
-      [last_To:];tag=[pid]U[call_number]
-      [last_Call-ID:]
-      [last_CSeq:]
-      [last_Record-Route:]
-      Contact: <sip:[local_ip]:[local_port];transport=[transport]>
-      Content-Type: application/sdp
-      Content-Length: [len]
-
-      v=0
-      o=user1 53655765 2353687637 IN IP[local_ip_type] [local_ip]
-      s=-
-      c=IN IP[media_ip_type] [media_ip]
-      t=0 0
-      m=audio [media_port] RTP/AVP 0
-      a=rtpmap:0 PCMU/8000
-
-    ]]></send>
+EOF
+  uas_answer "200 OK" ' retrans="500"'
+  sdp_body
+  cat <<'EOF'
   <recv request="ACK" crlf="true"/>
   <recv request="BYE"/>
   <send><![CDATA[
@@ -183,6 +178,7 @@ cat > "$RUN/uas.xml" <<'EOF'
   <timewait milliseconds="2000"/>
 </scenario>
 EOF
+} > "$RUN/uas.xml"
 cat > "$RUN/register.xml" <<'EOF'
 <?xml version="1.0" encoding="ISO-8859-1" ?>
 <scenario name="bench register">

@@ -1,6 +1,7 @@
 #include "sipalg/dialogs.h"
 
 #include <algorithm>
+#include <charconv>
 #include <cstdio>
 #include <ctime>
 
@@ -90,50 +91,85 @@ nlohmann::json Dialogs::to_json(int64_t now) const {
   return rows;
 }
 
+namespace {
+
+const char* disposition(const Dialog& d) {
+  return d.answer ? "answered" : d.status == 487 ? "cancelled" : d.status ? "failed" : "unknown";
+}
+const char* direction(const Dialog& d) { return d.caller == Side::lan ? "outbound" : "inbound"; }
+int64_t duration_s(const Dialog& d) { return d.answer ? d.end - d.answer : 0; }
+
+}  // namespace
+
 nlohmann::json call_record(const Dialog& d) {
-  std::string disposition = d.answer ? "answered" : d.status == 487 ? "cancelled" : d.status ? "failed" : "unknown";
   return {{"call", d.token},
           {"start", d.start},
           {"answer", d.answer},
           {"end", d.end},
-          {"duration_s", d.answer ? d.end - d.answer : 0},
+          {"duration_s", duration_s(d)},
           {"caller", d.from},
           {"callee", d.to},
-          {"direction", d.caller == Side::lan ? "outbound" : "inbound"},
+          {"direction", direction(d)},
           {"status", d.status},
-          {"disposition", disposition},
+          {"disposition", disposition(d)},
           {"device", d.device.to_string()},
           {"vendor_server", d.vendor.to_string()}};
 }
 
 namespace {
 
-std::string iso_utc(int64_t t) {
-  if (t <= 0) return "";
+// The CSV line is built by appending to one string (one line per ended call: no JSON in
+// between, no temporaries per field).
+void append_number(std::string& out, int64_t v) {
+  char buf[24];
+  auto r = std::to_chars(buf, buf + sizeof buf, v);
+  out.append(buf, r.ptr);
+}
+
+void append_padded(std::string& out, int v) {
+  out += static_cast<char>('0' + v / 10 % 10);
+  out += static_cast<char>('0' + v % 10);
+}
+
+// ISO 8601 UTC ("2026-11-18T11:06:40Z"); nothing for t <= 0.
+void append_iso_utc(std::string& out, int64_t t) {
+  if (t <= 0) return;
   std::time_t tt = static_cast<std::time_t>(t);
   std::tm tm{};
   gmtime_r(&tt, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
+  append_number(out, tm.tm_year + 1900);
+  out += '-';
+  append_padded(out, tm.tm_mon + 1);
+  out += '-';
+  append_padded(out, tm.tm_mday);
+  out += 'T';
+  append_padded(out, tm.tm_hour);
+  out += ':';
+  append_padded(out, tm.tm_min);
+  out += ':';
+  append_padded(out, tm.tm_sec);
+  out += 'Z';
 }
 
 // RFC 4180: quoted when it holds a comma, quote, CR or LF; quotes doubled. SIP URIs and
 // display names can hold all of these.
-std::string csv_field(const std::string& v) {
-  if (v.find_first_of(",\"\r\n") == std::string::npos) return v;
-  std::string out = "\"";
+void append_csv_field(std::string& out, std::string_view v) {
+  if (v.find_first_of(",\"\r\n") == std::string_view::npos) {
+    out.append(v);
+    return;
+  }
+  out += '"';
   for (char c : v) {
     if (c == '"') out += '"';
     out += c;
   }
-  return out + "\"";
+  out += '"';
 }
 
-std::string number(double v, int decimals) {
+void append_fixed(std::string& out, double v, int decimals) {
   char buf[32];
-  std::snprintf(buf, sizeof buf, "%.*f", decimals, v);
-  return buf;
+  int n = std::snprintf(buf, sizeof buf, "%.*f", decimals, v);
+  if (n > 0) out.append(buf, std::min<size_t>(static_cast<size_t>(n), sizeof buf - 1));
 }
 
 }  // namespace
@@ -144,54 +180,67 @@ std::string call_record_csv_header() {
 }
 
 std::string call_record_csv(const Dialog& d, const nlohmann::json& media) {
-  nlohmann::json r = call_record(d);
   std::string line;
-  auto add = [&line](const std::string& v) {
-    if (!line.empty()) line += ',';
-    line += csv_field(v);
-  };
-  add(r["call"].get<std::string>());
-  add(iso_utc(d.start));
-  add(iso_utc(d.answer));
-  add(iso_utc(d.end));
-  add(std::to_string(r["duration_s"].get<int64_t>()));
-  add(d.from);
-  add(d.to);
-  add(r["direction"].get<std::string>());
-  add(d.status ? std::to_string(d.status) : "");
-  add(r["disposition"].get<std::string>());
-  add(r["device"].get<std::string>());
-  add(r["vendor_server"].get<std::string>());
+  line.reserve(256 + d.from.size() + d.to.size());
+  append_csv_field(line, d.token);
+  line += ',';
+  append_iso_utc(line, d.start);
+  line += ',';
+  append_iso_utc(line, d.answer);
+  line += ',';
+  append_iso_utc(line, d.end);
+  line += ',';
+  append_number(line, duration_s(d));
+  line += ',';
+  append_csv_field(line, d.from);
+  line += ',';
+  append_csv_field(line, d.to);
+  line += ',';
+  line += direction(d);
+  line += ',';
+  if (d.status) append_number(line, d.status);
+  line += ',';
+  line += disposition(d);
+  line += ',';
+  append_csv_field(line, d.device.to_string());
+  line += ',';
+  append_csv_field(line, d.vendor.to_string());
   // Quality: sums over the call's streams, worst jitter and MOS (what a report sorts by).
   if (!media.is_array() || media.empty()) {
-    for (int i = 0; i < 7; ++i) add("");
+    line += ",,,,,,,";
   } else {
+    static const nlohmann::json kNone = nlohmann::json::object();
     uint64_t pv = 0, pl = 0, lv = 0, ll = 0;
     double jitter = 0, mos = 5;
     bool any_mos = false;
     for (const auto& s : media) {
-      auto dir = [&](const char* k) { return s.contains(k) ? s[k] : nlohmann::json::object(); };
-      auto v = dir("to_vendor"), l = dir("to_lan");
+      auto dir = [&](const char* k) -> const nlohmann::json& { return s.contains(k) ? s[k] : kNone; };
+      const nlohmann::json& v = dir("to_vendor");
+      const nlohmann::json& l = dir("to_lan");
       pv += v.value("packets", uint64_t{0});
       pl += l.value("packets", uint64_t{0});
       lv += v.value("lost", uint64_t{0});
       ll += l.value("lost", uint64_t{0});
       jitter = std::max({jitter, v.value("jitter_ms", 0.0), l.value("jitter_ms", 0.0)});
       for (const auto* x : {&v, &l})
-        if (x->contains("mos") && (*x)["mos"].is_number()) {
-          mos = std::min(mos, (*x)["mos"].get<double>());
+        if (auto it = x->find("mos"); it != x->end() && it->is_number()) {
+          mos = std::min(mos, it->get<double>());
           any_mos = true;
         }
     }
-    add(std::to_string(media.size()));
-    add(std::to_string(pv));
-    add(std::to_string(pl));
-    add(std::to_string(lv));
-    add(std::to_string(ll));
-    add(number(jitter, 2));
-    add(any_mos ? number(mos, 2) : "");
+    for (uint64_t n : {uint64_t(media.size()), pv, pl, lv, ll}) {
+      line += ',';
+      char buf[24];
+      auto r = std::to_chars(buf, buf + sizeof buf, n);
+      line.append(buf, r.ptr);
+    }
+    line += ',';
+    append_fixed(line, jitter, 2);
+    line += ',';
+    if (any_mos) append_fixed(line, mos, 2);
   }
-  return line + "\r\n";
+  line += "\r\n";
+  return line;
 }
 
 }  // namespace outpost::sip

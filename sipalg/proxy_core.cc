@@ -16,7 +16,7 @@ namespace asio = boost::asio;
 using namespace std::chrono_literals;
 
 struct ProxyCore::Transaction {
-  explicit Transaction(asio::io_context& io) : retransmit(io), timeout(io), linger(io) {}
+  explicit Transaction(asio::io_context& io) : retransmit(io), timeout(io) {}
   std::string out_branch, in_key, method;
   bool invite = false;
   Flow inbound;
@@ -34,7 +34,7 @@ struct ProxyCore::Transaction {
   int final_status = 0;
   std::string last_to_inbound;
   std::chrono::milliseconds interval{500};
-  asio::steady_timer retransmit, timeout, linger;
+  asio::steady_timer retransmit, timeout;  // lingering is ProxyCore::lingering_'s
   std::string aor;
   std::vector<std::string> tokens;
   bool initial = false;                    // a dialog-creating request (no To tag)
@@ -50,6 +50,25 @@ std::string with_via(const std::string& no_via, const std::string& via) {
   size_t eol = no_via.find("\r\n");
   if (eol == std::string::npos) return no_via;
   return no_via.substr(0, eol + 2) + "Via: " + via + "\r\n" + no_via.substr(eol + 2);
+}
+
+// The key of an incoming transaction: its branch, method and source. The source goes in as
+// raw address bytes and port (a map key, never printed): no text formatting per message.
+std::string inbound_key(const Message& m, std::string_view method, const Endpoint& source) {
+  const sip_via_t* v = m.sip()->sip_via;
+  std::string_view branch = v && v->v_branch ? std::string_view(v->v_branch) : std::string_view();
+  std::string key;
+  key.reserve(branch.size() + method.size() + 2 + 16 + 2);
+  key.append(branch).append(1, '|').append(method).append(1, '|');
+  if (source.address.is_v4()) {
+    auto b = source.address.to_v4().to_bytes();
+    key.append(reinterpret_cast<const char*>(b.data()), b.size());
+  } else {
+    auto b = source.address.to_v6().to_bytes();
+    key.append(reinterpret_cast<const char*>(b.data()), b.size());
+  }
+  key.append(1, static_cast<char>(source.port >> 8)).append(1, static_cast<char>(source.port & 0xff));
+  return key;
 }
 
 bool creates_dialog(const std::string& method) {
@@ -88,14 +107,16 @@ ProxyCore::ProxyCore(asio::io_context& io, Logger log, SipCounters& counters, Se
       locator_(locator),
       bindings_(bindings),
       sdp_(sdp),
-      settings_(std::move(settings)) {
+      settings_(std::move(settings)),
+      linger_timer_(io) {
   limiter_.configure(settings_.rate_per_second, settings_.rate_burst);
   std::random_device rd;
   branch_salt_ = (uint64_t(rd()) << 32) ^ rd();
 }
 
 ProxyCore::~ProxyCore() {
-  for (auto& [k, t] : by_out_) t->retransmit.cancel(), t->timeout.cancel(), t->linger.cancel();
+  for (auto& [k, t] : by_out_) t->retransmit.cancel(), t->timeout.cancel();
+  linger_timer_.cancel();
 }
 
 int64_t ProxyCore::wall_now() const { return static_cast<int64_t>(std::time(nullptr)); }
@@ -204,14 +225,13 @@ void ProxyCore::handle_request(const Flow& from, Message& m) {
   const std::string method = m.method();
   counters_.request(method);
   const auto rq = m.sip()->sip_request->rq_method;
-  const std::string invite_key = m.top_branch() + "|INVITE|" + from.peer.to_string();
   if (rq == sip_method_ack) {
-    if (auto it = by_in_.find(invite_key); it != by_in_.end() && it->second->final_status >= 300) {
+    if (auto it = by_in_.find(inbound_key(m, "INVITE", from.peer)); it != by_in_.end() && it->second->final_status >= 300) {
       counters_.stats.retransmissions_absorbed.inc();  // ACK for a non-2xx: hop by hop, ours already went
       return;
     }
   } else if (rq == sip_method_cancel) {
-    auto it = by_in_.find(invite_key);
+    auto it = by_in_.find(inbound_key(m, "INVITE", from.peer));
     if (it == by_in_.end()) return reply(from, m, 481, "Call/Transaction Does Not Exist");
     reply(from, m, 200, "OK");
     auto t = it->second;
@@ -220,7 +240,7 @@ void ProxyCore::handle_request(const Flow& from, Message& m) {
       else t->cancel_pending = true;  // RFC 3261 9.1: CANCEL only after a provisional response
     }
     return;
-  } else if (auto it = by_in_.find(m.top_branch() + "|" + method + "|" + from.peer.to_string()); it != by_in_.end()) {
+  } else if (auto it = by_in_.find(inbound_key(m, method, from.peer)); it != by_in_.end()) {
     counters_.stats.retransmissions_absorbed.inc();
     if (!it->second->last_to_inbound.empty()) sender_.send(from, it->second->last_to_inbound);
     return;
@@ -277,8 +297,12 @@ void ProxyCore::map_device_contacts(Message& m, const Flow& device, std::vector<
 
 int ProxyCore::hide_lan_identities(Message& m, const Flow& device) {
   if (settings_.me.uplink.is_unspecified()) return 0;
-  const std::string ours = Endpoint{settings_.me.uplink, 0}.to_string();
-  const std::string host = ours.substr(0, ours.rfind(':'));  // "[v6]" keeps its brackets
+  if (uplink_host_.empty() || uplink_host_of_ != settings_.me.uplink) {  // formatted once per uplink address
+    const std::string ours = Endpoint{settings_.me.uplink, 0}.to_string();
+    uplink_host_ = ours.substr(0, ours.rfind(':'));  // "[v6]" keeps its brackets
+    uplink_host_of_ = settings_.me.uplink;
+  }
+  const std::string& host = uplink_host_;
   auto is_lan = [&](const IpAddress& a) {
     return a == device.peer.address || a == settings_.me.lan ||
            std::any_of(settings_.client_subnets.begin(), settings_.client_subnets.end(),
@@ -322,7 +346,7 @@ void ProxyCore::start_transaction(const Flow& from, Message& m, const Target& to
   auto t = std::make_shared<Transaction>(io_);
   t->method = m.method();
   t->invite = t->method == "INVITE";
-  t->in_key = m.top_branch() + "|" + t->method + "|" + from.peer.to_string();
+  t->in_key = inbound_key(m, t->method, from.peer);
   t->inbound = from;
   t->inbound_vias = take_vias(m, from);
   t->inbound_call_id = m.call_id();
@@ -413,6 +437,18 @@ bool ProxyCore::try_next_server(const std::shared_ptr<Transaction>& t) {
   return true;
 }
 
+void ProxyCore::on_unreachable(const Flow& to) {
+  std::vector<std::shared_ptr<Transaction>> waiting;
+  for (const auto& [branch, t] : by_out_)
+    if (!t->final_status && !t->got_response && t->outbound.side == to.side && t->outbound.transport == to.transport &&
+        t->outbound.peer.address == to.peer.address && t->outbound.peer.port == to.peer.port)
+      waiting.push_back(t);
+  for (const auto& t : waiting) {
+    t->timeout.cancel();
+    on_timeout(t);
+  }
+}
+
 void ProxyCore::on_timeout(const std::shared_ptr<Transaction>& t) {
   if (t->final_status) return;
   if (!t->got_response && t->via_locator && try_next_server(t)) return;
@@ -436,14 +472,35 @@ void ProxyCore::finish(const std::shared_ptr<Transaction>& t, std::chrono::milli
   t->lingering = true;
   t->retransmit.cancel();
   t->timeout.cancel();
-  std::weak_ptr<Transaction> weak = t;
-  t->linger.expires_after(linger);
-  t->linger.async_wait([this, weak](boost::system::error_code ec) {
-    auto t = weak.lock();
-    if (ec || !t) return;
+  const Clock::time_point due = Clock::now() + linger;
+  lingering_.push(Lingering{due, t});
+  if (!linger_armed_ || due + kLingerSlack < linger_due_) arm_linger(due + kLingerSlack);
+}
+
+// One timer for every lingering transaction (thousands at a few hundred calls per second,
+// INVITEs answered 2xx linger 64*T1): it fires for the earliest, a little late so that one
+// wake-up forgets the transactions due together.
+void ProxyCore::arm_linger(Clock::time_point at) {
+  linger_armed_ = true;
+  linger_due_ = at;
+  linger_timer_.expires_at(at);
+  linger_timer_.async_wait([this](boost::system::error_code ec) {
+    if (ec) return;  // cancelled or re-armed
+    linger_armed_ = false;
+    forget_lingering();
+  });
+}
+
+void ProxyCore::forget_lingering() {
+  const Clock::time_point now = Clock::now();
+  while (!lingering_.empty() && lingering_.top().due <= now) {
+    std::shared_ptr<Transaction> t = lingering_.top().transaction.lock();
+    lingering_.pop();
+    if (!t) continue;
     if (auto it = by_out_.find(t->out_branch); it != by_out_.end() && it->second == t) by_out_.erase(it);
     if (auto it = by_in_.find(t->in_key); it != by_in_.end() && it->second == t) by_in_.erase(it);
-  });
+  }
+  if (!lingering_.empty()) arm_linger(lingering_.top().due + kLingerSlack);
 }
 
 void ProxyCore::send_cancel(const std::shared_ptr<Transaction>& t) {

@@ -11,7 +11,9 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <queue>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -57,6 +59,9 @@ class ProxyCore {
   ~ProxyCore();
 
   void on_message(const Flow& from, std::string_view bytes);
+  // A connection outpost opened to `to` could not be established (Transports::on_unreachable):
+  // the transactions sent there time out now, so they fail over to the next server at once.
+  void on_unreachable(const Flow& to);
   void set_settings(CoreSettings s) {
     settings_ = std::move(s);
     limiter_.configure(settings_.rate_per_second, settings_.rate_burst);
@@ -106,6 +111,8 @@ class ProxyCore {
   void on_timeout(const std::shared_ptr<Transaction>& t);
   bool try_next_server(const std::shared_ptr<Transaction>& t);
   void finish(const std::shared_ptr<Transaction>& t, std::chrono::milliseconds linger);
+  void arm_linger(Clock::time_point at);
+  void forget_lingering();  // drops the transactions whose linger is over
   void send_cancel(const std::shared_ptr<Transaction>& t);
   void send_ack(const std::shared_ptr<Transaction>& t, const Message& response);
   void rewrite_sdp(Message& m, Side from);
@@ -139,8 +146,21 @@ class ProxyCore {
   SdpRewriter& sdp_;
   KeepAlive* keepalive_ = nullptr;
   CoreSettings settings_;
-  std::map<std::string, std::shared_ptr<Transaction>> by_out_;  // our branch
-  std::map<std::string, std::shared_ptr<Transaction>> by_in_;   // incoming branch|method|source
+  std::unordered_map<std::string, std::shared_ptr<Transaction>> by_out_;  // our branch
+  std::unordered_map<std::string, std::shared_ptr<Transaction>> by_in_;   // incoming branch|method|source
+  std::string uplink_host_;  // settings_.me.uplink as a URI host, for hide_lan_identities
+  IpAddress uplink_host_of_;
+  // Finished transactions stay (absorbing retransmissions) until `due`: a min-heap under one timer.
+  struct Lingering {
+    Clock::time_point due;
+    std::weak_ptr<Transaction> transaction;
+    bool operator>(const Lingering& o) const { return due > o.due; }
+  };
+  static constexpr std::chrono::milliseconds kLingerSlack{20};
+  std::priority_queue<Lingering, std::vector<Lingering>, std::greater<Lingering>> lingering_;
+  boost::asio::steady_timer linger_timer_;
+  bool linger_armed_ = false;
+  Clock::time_point linger_due_{};
   uint64_t branch_counter_ = 0;
   uint64_t branch_salt_ = 0;
 };

@@ -176,6 +176,9 @@ class SipComponent final : public SipProxy {
     core_ = std::make_unique<ProxyCore>(context_.io, log_, counters_, transports_, locator_, bindings_, *sdp_,
                                         settings_from(config_, me));
     core_->on_bindings_changed = [this] { persist_soon(); };
+    transports_.on_unreachable([this](const Flow& to) {
+      if (core_) core_->on_unreachable(to);
+    });
     keepalive_ = std::make_unique<KeepAlive>(context_.io, transports_, bindings_, counters_);
     keepalive_->start(std::chrono::seconds(config_.sip.keepalive_s), me);
     core_->set_keepalive(keepalive_.get());

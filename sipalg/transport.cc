@@ -1,6 +1,7 @@
 #include "sipalg/transport.h"
 
 #include <boost/asio/connect.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/asio/write.hpp>
 #include <openssl/ssl.h>
@@ -152,6 +153,7 @@ class TcpConnection : public std::enable_shared_from_this<TcpConnection> {
   void connect(const tcp::endpoint& to, const IpAddress& bind, uint16_t source_port = 0,
                std::optional<PeerName> name = std::nullopt, bool verify = true, uint64_t* failures = nullptr) {
     peer_ = Endpoint{to.address(), to.port()};
+    outgoing_ = true;
     auto bound = bind_client(lowest(), to, bind, source_port);
     if (!bound) return fail("connect: " + bound.error().message);
     if (tls_ && !prepare_client_tls(tls_->native_handle(), name, to.address(), verify)) return fail("TLS setup");
@@ -197,7 +199,11 @@ class TcpConnection : public std::enable_shared_from_this<TcpConnection> {
   tcp::socket& lowest() { return tls_ ? tls_->next_layer() : socket_; }
 
   void fail(const std::string& why) {
-    if (alive_.lock()) owner_.log_.debug("tcp ", peer_.to_string(), ": ", why);
+    if (alive_.lock()) {
+      owner_.log_.debug("tcp ", peer_.to_string(), ": ", why);
+      if (outgoing_ && !connected_) owner_.unreachable(flow(), why);
+    }
+    outgoing_ = false;
     close();
     if (alive_.lock()) owner_.forget(id_);
   }
@@ -257,6 +263,7 @@ class TcpConnection : public std::enable_shared_from_this<TcpConnection> {
   uint64_t id_;
   Endpoint peer_;
   bool connected_ = false, writing_ = false;
+  bool outgoing_ = false;  // opened by outpost: a failure before it is up makes the peer unreachable
   std::array<char, 16384> chunk_{};
   std::string buffer_;
   std::deque<std::string> queue_;
@@ -353,6 +360,15 @@ bool Transports::accept_wss(tcp::socket socket, std::vector<uint8_t> first_bytes
   ws_connections_[c->id()] = c;
   c->start();
   return true;
+}
+
+void Transports::unreachable(const Flow& to, const std::string& why) {
+  noisy_.warn("no ", sip::to_string(to.transport), " connection to ", to.peer.to_string(), ": ", why);
+  if (!on_unreachable_) return;
+  // Posted: the failure may be noticed inside send(), i.e. inside the proxy's own call.
+  asio::post(io_, [handler = on_unreachable_, to, alive = std::weak_ptr<bool>(alive_)] {
+    if (alive.lock()) handler(to);
+  });
 }
 
 void Transports::ws_handshake_failed(Side side, const char* reason) {

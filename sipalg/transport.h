@@ -84,6 +84,10 @@ class Transports final : public Sender {
   // A handed-over connection (the bytes already read go to TLS first). False when WSS is
   // not enabled (the socket is closed).
   bool accept_wss(boost::asio::ip::tcp::socket socket, std::vector<uint8_t> first_bytes);
+  // Called (posted, never from inside send()) when a connection outpost opened could not
+  // be established (refused, no route, TLS handshake or WebSocket upgrade failed): what was
+  // queued for `to` is lost, so the proxy can try the next server at once.
+  void on_unreachable(std::function<void(const Flow& to)> handler) { on_unreachable_ = std::move(handler); }
   void close();
   bool send(const Flow& to, const std::string& bytes) override;
   // The local address the kernel would use towards `peer` (for Via on an unbound uplink).
@@ -101,6 +105,7 @@ class Transports final : public Sender {
   void forget(uint64_t id) { connections_.erase(id); }
   void forget_ws(uint64_t id) { ws_connections_.erase(id); }
   void ws_handshake_failed(Side side, const char* reason);
+  void unreachable(const Flow& to, const std::string& why);
 
  private:
   struct UdpSide;
@@ -119,6 +124,7 @@ class Transports final : public Sender {
   size_t max_bytes_;
   MessageHandler on_message_;
   DropHandler on_drop_;
+  std::function<void(const Flow&)> on_unreachable_;
   std::map<Side, std::unique_ptr<UdpSide>> udp_;
   std::map<Side, std::unique_ptr<TcpSide>> tcp_;
   std::map<Side, std::unique_ptr<TlsSide>> tls_;

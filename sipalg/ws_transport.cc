@@ -53,6 +53,7 @@ WsConnection::WsConnection(Transports& owner, asio::io_context& io, asio::ssl::c
 void WsConnection::connect(const tcp::endpoint& to, const IpAddress& bind, uint16_t source_port,
                            std::optional<PeerName> name, bool verify, uint64_t* failures) {
   peer_ = Endpoint{to.address(), to.port()};
+  outgoing_ = true;
   auto& socket = beast::get_lowest_layer(ws_);
   auto bound = bind_client(socket, to, bind, source_port);
   if (!bound) return fail("connect: " + bound.error().message);
@@ -108,7 +109,11 @@ void WsConnection::close() {
 }
 
 void WsConnection::fail(const std::string& why) {
-  if (alive_.lock()) owner_.log_.debug("wss ", peer_.to_string(), ": ", why);
+  if (alive_.lock()) {
+    owner_.log_.debug("wss ", peer_.to_string(), ": ", why);
+    if (outgoing_ && !connected_) owner_.unreachable(flow(), why);
+  }
+  outgoing_ = false;
   close();
   if (alive_.lock()) owner_.forget_ws(id_);
 }

@@ -83,6 +83,7 @@ class WsConnection : public std::enable_shared_from_this<WsConnection> {
   uint64_t id_;
   Endpoint peer_;
   bool connected_ = false, writing_ = false;
+  bool outgoing_ = false;  // opened by outpost (to the vendor)
   std::deque<std::string> queue_;
 };
 

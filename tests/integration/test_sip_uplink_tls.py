@@ -31,6 +31,15 @@ def kamailio_lines(lab, needle):
     return [l for l in lab.peer("kamailio").log_text().splitlines() if needle in l]
 
 
+def options_through_outpost(lab, timeout=8):
+    """OPTIONS to the vendor's domain (Kamailio answers it itself: 200) from a LAN device
+    through outpost: (the answer, how many more such OPTIONS Kamailio saw over TLS)."""
+    needle = "OPTIONS sip:vendor.example from 198.51.100.1:5061 (tls)"
+    seen = len(kamailio_lines(lab, needle))
+    answer = sip_request(lab, "lan", "10.20.0.1", uri="sip:vendor.example", source="10.20.0.10", timeout=timeout)
+    return answer, len(kamailio_lines(lab, needle)) - seen
+
+
 def uplink_client(lab):
     rows = [t for t in lab.ctl("show sip")["transports"] if t["transport"] == "tls/wss client"]
     assert len(rows) == 1, lab.ctl("show sip")["transports"]
@@ -104,15 +113,15 @@ def test_a_certificate_that_does_not_match_the_server_is_refused(tls_lab):
     lab = tls_lab
     server = {"host": "203.0.113.10", "transport": "tls", "port": 5061}
     start_outpost(lab, server)
-    sip_request(lab, "lan", "10.20.0.1", uri="sip:bob@vendor.example", source="10.20.0.10", timeout=1)
+    answer, seen = options_through_outpost(lab, timeout=1)
     wait_json(lab, "show sip", {"transports": [{"transport": "tls/wss client", "handshake_failures": 1}],
                                 "dropped": {"tls_handshake": 1}})
-    assert not kamailio_lines(lab, "OPTIONS sip:bob@vendor.example from 198.51.100.1:5061")
+    assert seen == 0
 
     start_outpost(lab, server, uplink_verify=False)
-    answer = sip_request(lab, "lan", "10.20.0.1", uri="sip:bob@vendor.example", source="10.20.0.10", timeout=5)
-    assert answer is not None and answer.startswith("SIP/2.0 "), answer
-    assert kamailio_lines(lab, "OPTIONS sip:bob@vendor.example from 198.51.100.1:5061 (tls)")
+    answer, seen = options_through_outpost(lab)
+    assert answer is not None and answer.startswith("SIP/2.0 200"), answer
+    assert seen == 1
     assert uplink_client(lab)["handshake_failures"] == 0
 
 
@@ -124,7 +133,27 @@ def test_naptr_chooses_tls_for_a_server_with_transport_auto(tls_lab):
     start_outpost(lab, {"host": "secure.vendor.example", "transport": "auto"})
     wait_json(lab, "show sip", {"servers": [{"name": "sip.vendor.example", "address": "203.0.113.10:5061",
                                              "transport": "tls", "state": "usable"}]})
-    answer = sip_request(lab, "lan", "10.20.0.1", uri="sip:carol@vendor.example", source="10.20.0.10", timeout=5)
-    assert answer is not None and answer.startswith("SIP/2.0 "), answer
-    assert kamailio_lines(lab, "OPTIONS sip:carol@vendor.example from 198.51.100.1:5061 (tls)")
+    answer, seen = options_through_outpost(lab)
+    assert answer is not None and answer.startswith("SIP/2.0 200"), answer
+    assert seen == 1
     assert uplink_client(lab)["handshake_failures"] == 0
+
+
+def test_a_server_that_refuses_the_connection_is_skipped_for_the_next(tls_lab):
+    """Two servers: the first (203.0.113.11, the second Kamailio, which has no TLS) refuses
+    the connection, the second is Kamailio by name. The request fails over (counted, the first
+    server blacklisted) and is answered through the second."""
+    lab = tls_lab
+    lab.stop("outpostd")
+    servers = [{"host": "203.0.113.11", "transport": "tls", "port": 5061},
+               {"host": "sip.vendor.example", "transport": "tls", "port": 5061}]
+    lab.start_outpostd(lab.config(vendor={**vendor(servers[0]), "sip_servers": servers},
+                                  sip={"uplink_ca": str(lab.ca_cert)}))
+    wait_json(lab, "show sip", {"servers": [{"address": "203.0.113.11:5061"}, {"address": "203.0.113.10:5061"}]})
+    before = lab.ctl("show sip")["counters"]["failovers"]
+    answer, seen = options_through_outpost(lab)
+    assert answer is not None and answer.startswith("SIP/2.0 200"), answer
+    assert seen == 1
+    show = lab.ctl("show sip")
+    assert show["counters"]["failovers"] == before + 1, show["counters"]
+    assert [s["state"] for s in show["servers"]] == ["blacklisted", "usable"], show["servers"]
