@@ -61,17 +61,26 @@ struct Transports::UplinkTls {
   uint16_t source_port = 0;
   PeerNameLookup names;
   uint64_t opened = 0, handshake_failures = 0, ephemeral_ports = 0;
+
+  std::optional<PeerName> name_of(const IpAddress& a) const { return names ? names(a) : std::nullopt; }
+  // A connection opened, bound to `bound_port` (0: an ephemeral one, or none).
+  void count_opened(uint16_t bound_port) {
+    ++opened;
+    if (source_port && bound_port != source_port) ++ephemeral_ports;
+  }
 };
 
 namespace {
-// A server context for SIP over TLS and WSS: TLS 1.2 or newer, the chain and key in PEM.
+// TLS 1.2 or newer, for outpost's listeners and its connections to the vendor alike.
+constexpr auto kTls12OrNewer = asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
+                               asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
+                               asio::ssl::context::no_tlsv1_1;
+
+// A server context for SIP over TLS and WSS: the chain and key in PEM.
 Result<void> load_server_context(asio::ssl::context& context, const std::string& certificate, const std::string& key,
                                  const char* what) {
   boost::system::error_code ec;
-  context.set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
-                          asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
-                          asio::ssl::context::no_tlsv1_1 | asio::ssl::context::single_dh_use,
-                      ec);
+  context.set_options(kTls12OrNewer | asio::ssl::context::single_dh_use, ec);
   if (!ec) context.use_certificate_chain_file(certificate, ec);
   if (ec) return make_error(std::string("sip: ") + what + " certificate " + certificate + ": " + ec.message());
   context.use_private_key_file(key, asio::ssl::context::pem, ec);
@@ -150,13 +159,14 @@ class TcpConnection : public std::enable_shared_from_this<TcpConnection> {
 
   // `source_port`: see bind_client. TLS (the client constructor): `name` and `verify`
   // choose the certificate check, `failures` counts failed handshakes.
-  void connect(const tcp::endpoint& to, const IpAddress& bind, uint16_t source_port = 0,
-               std::optional<PeerName> name = std::nullopt, bool verify = true, uint64_t* failures = nullptr) {
+  // Returns the port bound (0: an ephemeral one, or none when it failed at once).
+  uint16_t connect(const tcp::endpoint& to, const IpAddress& bind, uint16_t source_port = 0,
+                   std::optional<PeerName> name = std::nullopt, bool verify = true, uint64_t* failures = nullptr) {
     peer_ = Endpoint{to.address(), to.port()};
     outgoing_ = true;
     auto bound = bind_client(lowest(), to, bind, source_port);
-    if (!bound) return fail("connect: " + bound.error().message);
-    if (tls_ && !prepare_client_tls(tls_->native_handle(), name, to.address(), verify)) return fail("TLS setup");
+    if (!bound) return fail("connect: " + bound.error().message), 0;
+    if (tls_ && !prepare_client_tls(tls_->native_handle(), name, to.address(), verify)) return fail("TLS setup"), 0;
     lowest().async_connect(to, [self = shared_from_this(), failures](boost::system::error_code ec) {
       if (ec) return self->fail("connect: " + ec.message());
       if (!self->tls_) return self->start_reading();
@@ -168,12 +178,7 @@ class TcpConnection : public std::enable_shared_from_this<TcpConnection> {
         self->start_reading();
       });
     });
-  }
-  // The port a client connection is bound to (0 when ephemeral or not bound).
-  uint16_t bound_port() {
-    boost::system::error_code ec;
-    auto ep = lowest().local_endpoint(ec);
-    return ec ? 0 : ep.port();
+    return *bound;
   }
 
   void send(const std::string& bytes) {
@@ -457,10 +462,7 @@ std::shared_ptr<TcpConnection> Transports::connection_to(const Flow& to) {
     auto& u = *uplink_tls_;
     auto c = std::make_shared<TcpConnection>(*this, io_, u.context, to.side, next_id_++);
     connections_[c->id()] = c;
-    ++u.opened;
-    c->connect(peer, bind, u.source_port, u.names ? u.names(to.peer.address) : std::nullopt, u.verify,
-               &u.handshake_failures);
-    if (u.source_port && c->bound_port() != u.source_port) ++u.ephemeral_ports;
+    u.count_opened(c->connect(peer, bind, u.source_port, u.name_of(to.peer.address), u.verify, &u.handshake_failures));
     return c;
   }
   auto c = std::make_shared<TcpConnection>(*this, tcp::socket(io_), to.side, next_id_++);
@@ -480,9 +482,8 @@ std::shared_ptr<WsConnection> Transports::ws_connection_to(const Flow& to) {
   auto& u = *uplink_tls_;
   auto c = std::make_shared<WsConnection>(*this, io_, u.context, to.side, next_id_++);
   ws_connections_[c->id()] = c;
-  ++u.opened;
-  c->connect(tcp::endpoint(to.peer.address, to.peer.port), bind_address_[1], u.source_port,
-             u.names ? u.names(to.peer.address) : std::nullopt, u.verify, &u.handshake_failures);
+  u.count_opened(c->connect(tcp::endpoint(to.peer.address, to.peer.port), bind_address_[1], u.source_port,
+                            u.name_of(to.peer.address), u.verify, &u.handshake_failures));
   return c;
 }
 
@@ -490,10 +491,7 @@ Result<void> Transports::enable_uplink_tls(const std::string& ca_file, bool veri
                                            PeerNameLookup names) {
   auto u = std::make_unique<UplinkTls>();
   boost::system::error_code ec;
-  u->context.set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
-                             asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
-                             asio::ssl::context::no_tlsv1_1,
-                         ec);
+  u->context.set_options(kTls12OrNewer, ec);
   if (!ec) {
     if (ca_file.empty()) u->context.set_default_verify_paths(ec);
     else u->context.load_verify_file(ca_file, ec);

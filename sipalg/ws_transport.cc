@@ -50,22 +50,26 @@ WsConnection::WsConnection(Transports& owner, tcp::socket socket, asio::ssl::con
 WsConnection::WsConnection(Transports& owner, asio::io_context& io, asio::ssl::context& context, Side side, uint64_t id)
     : owner_(owner), alive_(owner.alive_), ws_(io, context), handshake_deadline_(io), side_(side), id_(id) {}
 
-void WsConnection::connect(const tcp::endpoint& to, const IpAddress& bind, uint16_t source_port,
+void WsConnection::arm_handshake_deadline() {
+  handshake_deadline_.expires_after(kHandshakeTimeout);
+  handshake_deadline_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
+    if (!ec && !self->connected_) self->fail("handshake timeout");
+  });
+}
+
+uint16_t WsConnection::connect(const tcp::endpoint& to, const IpAddress& bind, uint16_t source_port,
                            std::optional<PeerName> name, bool verify, uint64_t* failures) {
   peer_ = Endpoint{to.address(), to.port()};
   outgoing_ = true;
   auto& socket = beast::get_lowest_layer(ws_);
   auto bound = bind_client(socket, to, bind, source_port);
-  if (!bound) return fail("connect: " + bound.error().message);
-  if (!prepare_client_tls(ws_.next_layer().native_handle(), name, to.address(), verify)) return fail("TLS setup");
+  if (!bound) return fail("connect: " + bound.error().message), 0;
+  if (!prepare_client_tls(ws_.next_layer().native_handle(), name, to.address(), verify)) return fail("TLS setup"), 0;
   // RFC 6455 4.1: Host is the server's name (its address when the profile names none).
   std::string host = name ? name->host : to.address().to_string();
   if (to.port() != 443) host += ":" + std::to_string(to.port());
   std::string path = name ? name->path : "/";
-  handshake_deadline_.expires_after(kHandshakeTimeout);
-  handshake_deadline_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
-    if (!ec && !self->connected_) self->fail("handshake timeout");
-  });
+  arm_handshake_deadline();
   auto upgrade_failed = [failures](const std::shared_ptr<WsConnection>& self, const char* reason, const std::string& why) {
     if (self->alive_.lock()) {
       if (failures) ++*failures;
@@ -98,6 +102,7 @@ void WsConnection::connect(const tcp::endpoint& to, const IpAddress& bind, uint1
           });
         });
   });
+  return *bound;
 }
 
 bool WsConnection::open() const { return beast::get_lowest_layer(ws_).is_open(); }
@@ -122,10 +127,7 @@ void WsConnection::start() {
   boost::system::error_code ec;
   auto ep = beast::get_lowest_layer(ws_).remote_endpoint(ec);
   if (!ec) peer_ = Endpoint{ep.address(), ep.port()};
-  handshake_deadline_.expires_after(kHandshakeTimeout);
-  handshake_deadline_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
-    if (!ec && !self->connected_) self->fail("handshake timeout");
-  });
+  arm_handshake_deadline();
   // The passthrough already read the ClientHello: the buffered handshake feeds those bytes
   // to OpenSSL before it reads from the socket.
   ws_.next_layer().async_handshake(

@@ -53,8 +53,9 @@ class WsConnection : public std::enable_shared_from_this<WsConnection> {
   void start();
   // The client side: TCP connect from (`bind`, `source_port`: see Transports::enable_uplink_tls),
   // TLS handshake (SNI and certificate check on `name`), then the upgrade asking for "sip".
-  void connect(const boost::asio::ip::tcp::endpoint& to, const IpAddress& bind, uint16_t source_port,
-               std::optional<PeerName> name, bool verify, uint64_t* failures);
+  // Returns the port bound (0: an ephemeral one, or none when it failed at once).
+  uint16_t connect(const boost::asio::ip::tcp::endpoint& to, const IpAddress& bind, uint16_t source_port,
+                   std::optional<PeerName> name, bool verify, uint64_t* failures);
   void send(std::string bytes);
   void close();
 
@@ -66,6 +67,7 @@ class WsConnection : public std::enable_shared_from_this<WsConnection> {
  private:
   using TlsStream = boost::asio::ssl::stream<boost::asio::ip::tcp::socket>;
   Flow flow() const { return Flow{side_, Transport::wss, peer_, id_, 0}; }
+  void arm_handshake_deadline();  // TLS handshake and upgrade within kHandshakeTimeout
   void read_upgrade();
   void refuse(const std::string& why);
   void read();
