@@ -5,8 +5,8 @@
 
 #include <csignal>
 #include <boost/asio/post.hpp>
-#include <ctime>
 
+#include "common/time_text.h"
 #include "daemon/components.h"
 #include "generated/build_info.h"
 
@@ -27,12 +27,7 @@ class SystemdNotifier : public ServiceNotifier {
 };
 
 std::string iso_time(std::chrono::system_clock::time_point t) {
-  std::time_t tt = std::chrono::system_clock::to_time_t(t);
-  std::tm tm{};
-  gmtime_r(&tt, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
+  return iso_utc(std::chrono::system_clock::to_time_t(t));
 }
 
 }  // namespace

@@ -3,8 +3,8 @@
 #include <algorithm>
 #include <charconv>
 #include <cstdio>
-#include <ctime>
 
+#include "common/time_text.h"
 #include "sipalg/rewrite.h"
 
 namespace outpost::sip {
@@ -124,31 +124,6 @@ void append_number(std::string& out, int64_t v) {
   char buf[24];
   auto r = std::to_chars(buf, buf + sizeof buf, v);
   out.append(buf, r.ptr);
-}
-
-void append_padded(std::string& out, int v) {
-  out += static_cast<char>('0' + v / 10 % 10);
-  out += static_cast<char>('0' + v % 10);
-}
-
-// ISO 8601 UTC ("2026-11-18T11:06:40Z"); nothing for t <= 0.
-void append_iso_utc(std::string& out, int64_t t) {
-  if (t <= 0) return;
-  std::time_t tt = static_cast<std::time_t>(t);
-  std::tm tm{};
-  gmtime_r(&tt, &tm);
-  append_number(out, tm.tm_year + 1900);
-  out += '-';
-  append_padded(out, tm.tm_mon + 1);
-  out += '-';
-  append_padded(out, tm.tm_mday);
-  out += 'T';
-  append_padded(out, tm.tm_hour);
-  out += ':';
-  append_padded(out, tm.tm_min);
-  out += ':';
-  append_padded(out, tm.tm_sec);
-  out += 'Z';
 }
 
 // RFC 4180: quoted when it holds a comma, quote, CR or LF; quotes doubled. SIP URIs and
