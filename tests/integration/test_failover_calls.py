@@ -73,19 +73,25 @@ class Stream:
         return json.loads(self.peer.log_text().strip().splitlines()[-1])
 
 
+def start_call(lab, name, port):
+    """alice (SIPp on `port`, SDP on PHONE_SDP_PORT) calls bob for the length of one Stream
+    and stays up: (the SIPp peer, the confirmed call's `show calls` row)."""
+    call = lab.start("lan", name, [
+        "sipp", "10.20.0.1:5060", "-sf", f"{LAB_DIR}/sipp_uac_auth.xml", "-i", "10.20.0.10", "-p", str(port),
+        "-mi", "10.20.0.10", "-mp", str(PHONE_SDP_PORT), "-m", "1", "-nostdin", "-timeout", "60",
+        "-timeout_error", "-s", "bob", "-au", "alice", "-ap", "secret", "-set", "caller", "alice",
+        "-d", str(PACKETS * INTERVAL_MS + 4000)])
+    reply = wait_json(lab, "show calls", {"calls": [{"state": "confirmed", "method": "INVITE"}]}, timeout=20)
+    return call, [c for c in reply["calls"] if c["state"] == "confirmed"][0]
+
+
 def missing(received, first, last):
     got = set(received)
     return [s for s in range(first, last) if s not in got]
 
 
 def test_a_call_survives_a_fibre_cut_and_the_failback(lab):
-    call = lab.start("lan", "sipp-failover-call", [
-        "sipp", "10.20.0.1:5060", "-sf", f"{LAB_DIR}/sipp_uac_auth.xml", "-i", "10.20.0.10", "-p", "5090",
-        "-mi", "10.20.0.10", "-mp", str(PHONE_SDP_PORT), "-m", "1", "-nostdin", "-timeout", "60",
-        "-timeout_error", "-s", "bob", "-au", "alice", "-ap", "secret", "-set", "caller", "alice",
-        "-d", str(PACKETS * INTERVAL_MS + 4000)])
-    reply = wait_json(lab, "show calls", {"calls": [{"state": "confirmed", "method": "INVITE"}]}, timeout=20)
-    row = [c for c in reply["calls"] if c["state"] == "confirmed"][0]
+    call, row = start_call(lab, "sipp-failover-call", 5090)
     lan_leg, uplink_leg = row["media"][0]["lan"]["local"], row["media"][0]["uplink"]["local"]
     assert uplink_leg.startswith("198.51.100.1:"), row  # the vendor-facing address
 
@@ -145,13 +151,7 @@ def test_a_call_survives_silent_loss_on_the_primary_and_the_failback(lab):
     its route through the private link once outpost has switched (its replies then take the
     tunnel, vpn/README.md "Calls across a switch"). The call goes on, the media gap is counted
     (probe gap in history, lost RTP sequence numbers), and the failback loses nothing."""
-    call = lab.start("lan", "sipp-silent-loss-call", [
-        "sipp", "10.20.0.1:5060", "-sf", f"{LAB_DIR}/sipp_uac_auth.xml", "-i", "10.20.0.10", "-p", "5091",
-        "-mi", "10.20.0.10", "-mp", str(PHONE_SDP_PORT), "-m", "1", "-nostdin", "-timeout", "60",
-        "-timeout_error", "-s", "bob", "-au", "alice", "-ap", "secret", "-set", "caller", "alice",
-        "-d", str(PACKETS * INTERVAL_MS + 4000)])
-    reply = wait_json(lab, "show calls", {"calls": [{"state": "confirmed", "method": "INVITE"}]}, timeout=20)
-    row = [c for c in reply["calls"] if c["state"] == "confirmed"][0]
+    call, row = start_call(lab, "sipp-silent-loss-call", 5091)
     lan_leg = row["media"][0]["lan"]["local"]
     before = lab.ctl("show uplinks")["counters"]
     stream = Stream(lab, lan_leg, name="rtp-stream-silent-loss")
