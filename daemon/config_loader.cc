@@ -331,6 +331,7 @@ void read_media(YamlMap& root, Config& c, ConfigErrors& errors) {
   m.get("uplink_ports", c.media.uplink_ports);
   m.get("timeout", c.media.timeout_s, 5, 3600);
   m.get("latch_packets", c.media.latch_packets, 1, 100);
+  m.get("parked_streams", c.media.parked_streams, 0, 16384);
   if (c.media.lan_ports.size() < 4) m.error("lan_ports", "range too small: need at least 4 ports");
   if (c.media.uplink_ports.size() < 4) m.error("uplink_ports", "range too small: need at least 4 ports");
 }

@@ -150,6 +150,9 @@ struct Media {
   PortRange uplink_ports{30000, 40000};
   unsigned timeout_s = 60;
   unsigned latch_packets = 3;
+  // Finished streams whose bound sockets are kept for re-use (media_parking.h); 0: sockets
+  // are closed and ports freed when the call ends.
+  unsigned parked_streams = 1024;
 };
 
 struct Tls {

@@ -1,5 +1,6 @@
 // outpostd: the outpost appliance daemon.
 #include <fcntl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -48,6 +49,20 @@ int daemonize() {
     if (null > 2) ::close(null);
   }
   return fds[1];
+}
+
+// Every relayed stream holds four UDP sockets (plus up to media.parked_streams parked ones),
+// so 1000 calls need over 4000 descriptors; the usual soft limit is 1024. Raise it to the
+// hard limit (systemd's LimitNOFILE, the shell's ulimit -Hn) and say what it is.
+std::string raise_open_file_limit() {
+  rlimit limit{};
+  if (::getrlimit(RLIMIT_NOFILE, &limit) != 0) return "unknown";
+  if (limit.rlim_cur < limit.rlim_max) {
+    rlimit raised = limit;
+    raised.rlim_cur = limit.rlim_max;
+    if (::setrlimit(RLIMIT_NOFILE, &raised) == 0) limit = raised;
+  }
+  return limit.rlim_cur == RLIM_INFINITY ? "unlimited" : std::to_string(limit.rlim_cur);
 }
 
 void report_ready(int fd, char code) {
@@ -102,6 +117,7 @@ int main(int argc, char** argv) {
   else sink = std::make_unique<outpost::SyslogLogSink>("outpostd");
   auto notifier = outpost::make_systemd_notifier();
   ::umask(007);
+  outpost::Logger(*sink, "outpostd").info("open file limit ", raise_open_file_limit());
 
   outpost::Daemon daemon({config_file, load_options}, std::move(*loaded.config), *sink, *notifier);
   if (auto r = daemon.start(); !r) {

@@ -45,6 +45,15 @@ struct StreamPorts {
   Endpoint uplink_rtp, uplink_rtcp;  // on the uplink address
 };
 
+// One call's media summed over its streams: the call record's quality columns.
+struct CallMediaTotals {
+  unsigned streams = 0;  // 0: no media went through outpost (the columns stay empty)
+  uint64_t packets_to_vendor = 0, packets_to_lan = 0;
+  uint64_t lost_to_vendor = 0, lost_to_lan = 0;
+  double jitter_ms_max = 0;       // the worst direction of any stream, in ms (2 decimals)
+  std::optional<double> mos_min;  // the worst MOS estimate, when any stream had one (2 decimals)
+};
+
 class MediaRelay : public Component {
  public:
   // Allocates the stream's legs on its first offer and returns the same ports on every later
@@ -57,6 +66,9 @@ class MediaRelay : public Component {
   // Per-stream figures of one call (packets, bytes, loss, jitter, MOS per direction) for
   // `show calls` and the call record; an empty array for an unknown call.
   virtual nlohmann::json call_media(const std::string& call_id) const = 0;
+  // The same call's figures summed for its call record, without building JSON (once per
+  // call, on the call path).
+  virtual CallMediaTotals call_totals(const std::string& call_id) const = 0;
 };
 
 // How datagrams move (dataplane/media_session.h): epoll with recvmmsg/sendmmsg, or io_uring

@@ -5,6 +5,7 @@
 #include <map>
 
 #include "dataplane/media.h"
+#include "dataplane/media_parking.h"
 #include "dataplane/media_port_allocator.h"
 #include "dataplane/media_session.h"
 
@@ -15,6 +16,10 @@ namespace asio = boost::asio;
 
 constexpr std::chrono::seconds kSweepInterval{1};
 constexpr unsigned kBindAttempts = 16;  // pairs tried when a port is taken by another program
+// A finished stream's sockets are re-used no sooner than this (late packets of its call have
+// stopped) and closed, their ports freed, when no stream took them for this long.
+constexpr int64_t kQuarantineNs = 2'000'000'000;
+constexpr int64_t kParkedMaxAgeNs = 60'000'000'000;
 
 std::vector<Prefix> lan_sources(const config::Config& c) {
   if (!c.lan.client_subnets.empty()) return c.lan.client_subnets;
@@ -29,6 +34,7 @@ class MediaRelayComponent final : public MediaRelay {
         relay_(std::make_shared<RelayContext>(context.io, context.metrics, Logger(context.log_sink, "media"), engine)),
         lan_ports_(config.media.lan_ports),
         uplink_ports_(config.media.uplink_ports),
+        parked_(ParkingLimits{config.media.parked_streams, kQuarantineNs, kParkedMaxAgeNs}),
         sweep_(context.io) {
     apply(config);
   }
@@ -50,7 +56,10 @@ class MediaRelayComponent final : public MediaRelay {
     for (const auto& [range, ports] : ranges) {
       gauges_.push_back(context_.metrics.gauge_callback("outpost_media_ports", "media ports by range and state",
                                                         {{"range", range}, {"state", "in_use"}},
-                                                        [p = ports] { return 2.0 * p->pairs_in_use(); }));
+                                                        [this, p = ports] { return 2.0 * (p->pairs_in_use() - parked_.size()); }));
+      gauges_.push_back(context_.metrics.gauge_callback("outpost_media_ports", "media ports by range and state",
+                                                        {{"range", range}, {"state", "parked"}},
+                                                        [this] { return 2.0 * parked_.size(); }));
       gauges_.push_back(context_.metrics.gauge_callback("outpost_media_ports", "media ports by range and state",
                                                         {{"range", range}, {"state", "free"}},
                                                         [p = ports] { return 2.0 * p->pairs_free(); }));
@@ -76,6 +85,8 @@ class MediaRelayComponent final : public MediaRelay {
     config_ = next;
     apply(next);
     if (addresses_changed) uplink_address_.reset();  // new streams use the new addresses
+    parked_.set_max_parked(next.media.parked_streams);
+    while (auto out = parked_.over_limit()) close_sockets(std::move(*out));
     relay_->log.notice("reloaded: timeout ", next.media.timeout_s, " s, latch after ", relay_->latch_packets,
                        " packets");
     return {};
@@ -89,6 +100,7 @@ class MediaRelayComponent final : public MediaRelay {
     for (auto& [call_id, streams] : calls_)
       for (auto& [index, session] : streams) free_session(*session);
     calls_.clear();
+    for (auto& sockets : parked_.clear()) close_sockets(std::move(sockets));
     relay_->poller.stop();
     if (relay_->ring) relay_->ring->stop();
   }
@@ -130,6 +142,26 @@ class MediaRelayComponent final : public MediaRelay {
     calls_.erase(it);
   }
 
+  CallMediaTotals call_totals(const std::string& call_id) const override {
+    CallMediaTotals t;
+    auto it = calls_.find(call_id);
+    if (it == calls_.end()) return t;
+    for (const auto& [index, session] : it->second) {
+      ++t.streams;
+      const DirectionFigures& v = session->to_vendor();
+      const DirectionFigures& l = session->to_lan();
+      t.packets_to_vendor += v.packets;
+      t.packets_to_lan += l.packets;
+      t.lost_to_vendor += v.quality.lost();
+      t.lost_to_lan += l.quality.lost();
+      for (const DirectionFigures* d : {&v, &l}) {
+        t.jitter_ms_max = std::max(t.jitter_ms_max, round2(d->quality.jitter_ms()));
+        if (auto mos = d->quality.mos()) t.mos_min = std::min(t.mos_min.value_or(5.0), round2(*mos));
+      }
+    }
+    return t;
+  }
+
   nlohmann::json call_media(const std::string& call_id) const override {
     nlohmann::json out = nlohmann::json::array();
     auto it = calls_.find(call_id);
@@ -155,21 +187,28 @@ class MediaRelayComponent final : public MediaRelay {
     auto uplink = uplink_address();
     if (!uplink) return uplink.error();
     const IpAddress lan = config_.lan.address.address;
+    if (auto reused = reuse_parked(offer, lan, *uplink, false)) return reused;
     std::string last_error = "no free ports";
     for (unsigned attempt = 0; attempt < kBindAttempts; ++attempt) {
       auto lan_port = lan_ports_.allocate();
-      if (!lan_port) return make_error("no free LAN media ports in " + lan_ports_.range().to_string());
+      if (!lan_port) {
+        if (auto reused = reuse_parked(offer, lan, *uplink, true)) return reused;
+        if (lan_ports_.pairs_free()) continue;  // parked sockets on an old address were closed
+        return make_error("no free LAN media ports in " + lan_ports_.range().to_string());
+      }
       auto uplink_port = uplink_ports_.allocate();
       if (!uplink_port) {
         lan_ports_.release(*lan_port);
+        if (auto reused = reuse_parked(offer, lan, *uplink, true)) return reused;
+        if (uplink_ports_.pairs_free()) continue;
         return make_error("no free uplink media ports in " + uplink_ports_.range().to_string());
       }
       StreamPorts ports{{lan, *lan_port},
                         {lan, uint16_t(*lan_port + 1)},
                         {*uplink, *uplink_port},
                         {*uplink, uint16_t(*uplink_port + 1)}};
-      auto session = std::make_shared<MediaSession>(relay_, offer.call_id, offer.index, ports);
-      if (auto r = session->open(); !r) {
+      auto sockets = std::make_unique<StreamSockets>(relay_, ports);
+      if (auto r = sockets->open(); !r) {
         // Taken by another program: give the pair back (the round robin moves past it) and
         // try the next one.
         lan_ports_.release(*lan_port);
@@ -177,20 +216,39 @@ class MediaRelayComponent final : public MediaRelay {
         last_error = r.error().message;
         continue;
       }
-      if (auto r = session->start(); !r) {
-        lan_ports_.release(*lan_port);
-        uplink_ports_.release(*uplink_port);
-        return r.error();
-      }
-      return session;
+      return std::make_shared<MediaSession>(relay_, offer.call_id, offer.index, std::move(sockets));
     }
     return make_error(last_error);
   }
 
+  // A parked stream's sockets for this offer: the one parked longest, once its quarantine is
+  // over, or at once when the ranges are full (`any`). Null: none.
+  std::shared_ptr<MediaSession> reuse_parked(const StreamOffer& offer, const IpAddress& lan, const IpAddress& uplink,
+                                             bool any) {
+    while (auto parked = any ? parked_.take_any() : parked_.take(steady_now_ns())) {
+      // Bound before a reload or failover moved an address: not for this stream.
+      if ((*parked)->ports().lan_rtp.address != lan || (*parked)->ports().uplink_rtp.address != uplink) {
+        close_sockets(std::move(*parked));
+        continue;
+      }
+      relay_->stats.streams_reused.inc();
+      return std::make_shared<MediaSession>(relay_, offer.call_id, offer.index, std::move(*parked));
+    }
+    return nullptr;
+  }
+
+  // The stream's relaying stops at once; its sockets wait, parked, for a later stream.
   void free_session(MediaSession& s) {
-    s.close();
-    lan_ports_.release(s.ports().lan_rtp.port);
-    uplink_ports_.release(s.ports().uplink_rtp.port);
+    auto sockets = s.take_sockets();
+    if (!sockets) return;
+    if (auto out = parked_.park(std::move(sockets), steady_now_ns())) close_sockets(std::move(*out));
+  }
+
+  void close_sockets(std::unique_ptr<StreamSockets> sockets) {
+    const StreamPorts ports = sockets->ports();
+    sockets.reset();
+    lan_ports_.release(ports.lan_rtp.port);
+    uplink_ports_.release(ports.uplink_rtp.port);
   }
 
   // Every second: streams silent both ways for media.timeout_s are closed (a BYE lost, a
@@ -215,6 +273,7 @@ class MediaRelayComponent final : public MediaRelay {
         }
         call = streams.empty() ? calls_.erase(call) : std::next(call);
       }
+      while (auto parked = parked_.expire(steady_now_ns())) close_sockets(std::move(*parked));
       sweep();
     });
   }
@@ -225,8 +284,11 @@ class MediaRelayComponent final : public MediaRelay {
     return n;
   }
 
-  static Json range_json(const PortAllocator& p) {
-    return {{"range", p.range().to_string()}, {"in_use", 2 * p.pairs_in_use()}, {"free", 2 * p.pairs_free()}};
+  Json range_json(const PortAllocator& p) const {
+    return {{"range", p.range().to_string()},
+            {"in_use", 2 * (p.pairs_in_use() - parked_.size())},
+            {"parked", 2 * parked_.size()},
+            {"free", 2 * p.pairs_free()}};
   }
 
   Json summary() const {
@@ -235,6 +297,7 @@ class MediaRelayComponent final : public MediaRelay {
             {"streams", stream_count()},
             {"ports", {{"lan", range_json(lan_ports_)}, {"uplink", range_json(uplink_ports_)}}},
             {"timeout_s", config_.media.timeout_s},
+            {"parked_streams", {{"now", parked_.size()}, {"max", parked_.limits().max_parked}}},
             {"latch_packets", relay_->latch_packets},
             {"counters", relay_->stats.to_json()},
             {"dropped", relay_->drops.to_json()}};
@@ -256,6 +319,7 @@ class MediaRelayComponent final : public MediaRelay {
   std::shared_ptr<RelayContext> relay_;
   PortAllocator lan_ports_;
   PortAllocator uplink_ports_;
+  Parking<std::unique_ptr<StreamSockets>> parked_;  // finished streams' sockets, ports still held
   std::map<std::string, std::map<unsigned, std::shared_ptr<MediaSession>>> calls_;
   std::optional<IpAddress> uplink_address_;
   asio::steady_timer sweep_;

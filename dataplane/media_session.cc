@@ -35,7 +35,6 @@ namespace {
 nlohmann::json remote_json(const RtpQuality& quality) {
   const auto& r = quality.remote();
   if (!r) return nullptr;
-  auto round2 = [](double v) { return std::round(v * 100.0) / 100.0; };
   return {{"fraction_lost_pct", round2(r->fraction_lost_pct)},
           {"cumulative_lost", r->cumulative_lost},
           {"jitter_ms", round2(r->jitter_ms)},
@@ -45,11 +44,11 @@ nlohmann::json remote_json(const RtpQuality& quality) {
 
 nlohmann::json DirectionFigures::to_json() const {
   nlohmann::json mos = nullptr;
-  if (auto m = quality.mos()) mos = std::round(*m * 100.0) / 100.0;
+  if (auto m = quality.mos()) mos = round2(*m);
   return {{"packets", packets},
           {"bytes", bytes},
           {"lost", quality.lost()},
-          {"jitter_ms", std::round(quality.jitter_ms() * 100.0) / 100.0},
+          {"jitter_ms", round2(quality.jitter_ms())},
           {"mos", mos},
           {"remote", remote_json(quality)}};
 }
@@ -67,57 +66,95 @@ RelayContext::RelayContext(boost::asio::io_context& io, MetricsRegistry& metrics
   log.warn("io_uring unavailable (", made.error().message, "): relaying with epoll and recvmmsg/sendmmsg");
 }
 
-MediaSession::MediaSession(std::shared_ptr<RelayContext> relay, std::string call_id, unsigned index,
-                           StreamPorts ports)
-    : relay_(std::move(relay)),
-      call_id_(std::move(call_id)),
-      index_(index),
-      ports_(std::move(ports)),
-      last_activity_ns_(steady_now_ns()) {
-  for (unsigned i = 0; i < 4; ++i) sockets_[i].session = this, sockets_[i].slot = i;
+StreamSockets::StreamSockets(std::shared_ptr<RelayContext> relay, StreamPorts ports)
+    : relay_(std::move(relay)), ports_(std::move(ports)) {
+  for (unsigned i = 0; i < 4; ++i) legs_[i].owner = this, legs_[i].slot = i;
 }
 
-MediaSession::~MediaSession() { close(); }
+StreamSockets::~StreamSockets() { close(); }
 
-Result<void> MediaSession::open() {
+Result<void> StreamSockets::open() {
   const Endpoint local[4] = {ports_.lan_rtp, ports_.lan_rtcp, ports_.uplink_rtp, ports_.uplink_rtcp};
   for (unsigned i = 0; i < 4; ++i) {
+    Leg& leg = legs_[i];
     const udp::endpoint at = to_udp(local[i]);
-    if (auto r = sockets_[i].socket.open(at.data(), socklen_t(at.size())); !r) {
+    if (auto r = leg.socket.open(at.data(), socklen_t(at.size())); !r) {
       close();
       return make_error("media: cannot bind " + local[i].to_string() + ": " + r.error().message);
     }
-  }
-  return {};
-}
-
-Result<void> MediaSession::start() {
-  for (auto& s : sockets_) {
     if (relay_->ring) {
-      auto token = relay_->ring->add(s.socket.fd(), s);
+      auto token = relay_->ring->add(leg.socket.fd(), leg);
       if (!token) {
         close();
         return token.error();
       }
-      s.ring_token = *token;
-      s.on_ring = true;
-    } else if (auto r = relay_->poller.add(s.socket.fd(), EPOLLIN, s); !r) {
+      leg.ring_token = *token;
+      leg.on_ring = true;
+    } else if (auto r = relay_->poller.add(leg.socket.fd(), EPOLLIN, leg); !r) {
       close();
       return r;
+    } else {
+      leg.on_poller = true;
     }
   }
   return {};
 }
 
-void MediaSession::close() {
-  if (closed_) return;
-  closed_ = true;
-  for (auto& s : sockets_) {
-    if (s.on_ring) relay_->ring->remove(s.ring_token);
-    else if (s.socket.fd() >= 0) relay_->poller.remove(s.socket.fd());
-    s.on_ring = false;
-    s.socket.close();
+void StreamSockets::close() {
+  for (Leg& leg : legs_) {
+    if (leg.on_ring) relay_->ring->remove(leg.ring_token);
+    if (leg.on_poller) relay_->poller.remove(leg.socket.fd());
+    leg.on_ring = leg.on_poller = false;
+    leg.session = nullptr;
+    leg.socket.close();
   }
+}
+
+void StreamSockets::attach(MediaSession* session) {
+  for (Leg& leg : legs_) leg.session = session;
+}
+
+void StreamSockets::Leg::on_events(uint32_t) {
+  if (session) return session->drain(slot);
+  owner->drain_parked(slot);
+}
+
+void StreamSockets::Leg::on_datagram(MediaRing& ring, const RingDatagram& d) {
+  if (session) return session->relay_one(ring, slot, d);
+  owner->relay_->drops.add(MediaDrop::stream_closed);
+}
+
+void StreamSockets::Leg::on_sent(int result, size_t size) {
+  // A send queued before the stream was parked completes after: its session is gone, and so
+  // are the figures it would go to.
+  if (session) session->count_sent(slot, result, size);
+}
+
+void StreamSockets::drain_parked(unsigned i) {
+  for (unsigned round = 0; round < kMaxRoundsPerWakeup; ++round) {
+    const int received = receive_batch(legs_[i].socket.fd(), relay_->batch);
+    if (received <= 0) return;
+    relay_->drops.add(MediaDrop::stream_closed, uint64_t(received));
+    if (unsigned(received) < kBatch) return;
+  }
+}
+
+MediaSession::MediaSession(std::shared_ptr<RelayContext> relay, std::string call_id, unsigned index,
+                           std::unique_ptr<StreamSockets> sockets)
+    : relay_(std::move(relay)),
+      call_id_(std::move(call_id)),
+      index_(index),
+      ports_(sockets->ports()),
+      sockets_(std::move(sockets)),
+      last_activity_ns_(steady_now_ns()) {
+  sockets_->attach(this);
+}
+
+MediaSession::~MediaSession() { take_sockets(); }
+
+std::unique_ptr<StreamSockets> MediaSession::take_sockets() {
+  if (sockets_) sockets_->attach(nullptr);
+  return std::move(sockets_);
 }
 
 namespace {
@@ -143,8 +180,8 @@ std::optional<Endpoint> rtcp_peer(const std::optional<Endpoint>& rtp, const std:
 
 void MediaSession::set_peer(LegSide side, const std::optional<Endpoint>& rtp, const std::optional<Endpoint>& rtcp,
                             bool rtcp_mux) {
-  signal(sockets_[slot(side, false)].latch, rtp);
-  signal(sockets_[slot(side, true)].latch, rtcp_peer(rtp, rtcp, rtcp_mux));
+  signal(latches_[slot(side, false)], rtp);
+  signal(latches_[slot(side, true)], rtcp_peer(rtp, rtcp, rtcp_mux));
 }
 
 void MediaSession::drain(unsigned i) {
@@ -166,7 +203,7 @@ const UdpEndpoint* MediaSession::decide(unsigned i, const sockaddr* source_addre
   std::memcpy(source.data(), source_address, length);
   source.resize(length);
   const bool from_lan = i < 2;
-  const LatchOutcome verdict = sockets_[i].latch.on_packet(source, from_lan ? relay_->lan_sources : relay_->uplink_sources,
+  const LatchOutcome verdict = latches_[i].on_packet(source, from_lan ? relay_->lan_sources : relay_->uplink_sources,
                                                           relay_->latch_packets);
   if (!verdict.allowed) {
     ++t.not_allowed;
@@ -174,7 +211,7 @@ const UdpEndpoint* MediaSession::decide(unsigned i, const sockaddr* source_addre
   }
   t.latched += verdict.latched && !verdict.relatched;
   t.relatched += verdict.relatched;
-  const std::optional<UdpEndpoint>& to = sockets_[i ^ 2u].latch.destination();
+  const std::optional<UdpEndpoint>& to = latches_[i ^ 2u].destination();
   if (!to) {
     ++t.no_peer;
     return nullptr;
@@ -206,7 +243,7 @@ void MediaSession::count_decisions(unsigned i, const Tally& t, int64_t now_ns) {
   if (t.rtcp_unreadable) s.rtcp_unreadable.inc(t.rtcp_unreadable);
   if (t.relatched)
     relay_->log.info("call ", call_id_, " stream ", index_, ": ", i < 2 ? "LAN" : "uplink", " leg re-latched to ",
-                     text(sockets_[i].latch.latched()));
+                     text(latches_[i].latched()));
 }
 
 void MediaSession::count_sent(unsigned i, uint64_t sent, uint64_t bytes, uint64_t failed) {
@@ -222,9 +259,7 @@ void MediaSession::count_sent(unsigned i, uint64_t sent, uint64_t bytes, uint64_
   if (failed) relay_->drops.add(MediaDrop::send_failed, failed);
 }
 
-unsigned MediaSession::relay_batch(unsigned i, int64_t now_ns) {
-  PacketBatch& b = relay_->batch;
-  const int in_fd = sockets_[i].socket.fd();
+int receive_batch(int fd, PacketBatch& b) {
   for (unsigned k = 0; k < kBatch; ++k) {
     b.rx_iov[k] = {b.data[k].data(), kMaxDatagram};
     b.rx[k].msg_hdr = {};
@@ -233,7 +268,12 @@ unsigned MediaSession::relay_batch(unsigned i, int64_t now_ns) {
     b.rx[k].msg_hdr.msg_iov = &b.rx_iov[k];
     b.rx[k].msg_hdr.msg_iovlen = 1;
   }
-  const int received = ::recvmmsg(in_fd, b.rx.data(), kBatch, MSG_DONTWAIT, nullptr);
+  return ::recvmmsg(fd, b.rx.data(), kBatch, MSG_DONTWAIT, nullptr);
+}
+
+unsigned MediaSession::relay_batch(unsigned i, int64_t now_ns) {
+  PacketBatch& b = relay_->batch;
+  const int received = receive_batch(sockets_->fd(i), b);
   if (received <= 0) return 0;
 
   // Decide each datagram: may its source send here, and where does it go.
@@ -258,8 +298,7 @@ unsigned MediaSession::relay_batch(unsigned i, int64_t now_ns) {
   }
 
   // Act: one sendmmsg for the batch; a datagram the kernel refuses is skipped, not retried.
-  LegSocket& out = sockets_[i ^ 2u];
-  const int out_fd = out.socket.fd();
+  const int out_fd = sockets_->fd(i ^ 2u);
   unsigned sent = 0, send_failed = 0;
   uint64_t failed_bytes = 0;
   while (sent + send_failed < queued) {
@@ -276,7 +315,7 @@ unsigned MediaSession::relay_batch(unsigned i, int64_t now_ns) {
     }
     failed_bytes += b.tx_iov[from].iov_len;
     ++send_failed;
-    relay_->bad_input.warn("send to ", text(out.latch.destination()), " failed: ", std::strerror(errno));
+    relay_->bad_input.warn("send to ", text(latches_[i ^ 2u].destination()), " failed: ", std::strerror(errno));
   }
 
   // Count, last.
@@ -289,18 +328,18 @@ void MediaSession::relay_one(MediaRing& ring, unsigned i, const RingDatagram& d)
   Tally tally;
   const UdpEndpoint* to = decide(i, d.source, d.source_length, d.data, d.size, d.truncated, d.now_ns, tally);
   // Act: queued on the ring, sent with the turn's other datagrams; counted on completion.
-  if (to) ring.send(sockets_[i].ring_token, sockets_[i ^ 2u].socket.fd(), d, to->data(), socklen_t(to->size()));
+  if (to) ring.send(sockets_->ring_token(i), sockets_->fd(i ^ 2u), d, to->data(), socklen_t(to->size()));
   count_decisions(i, tally, d.now_ns);
 }
 
 void MediaSession::count_sent(unsigned i, int result, size_t size) {
   if (result >= 0) return count_sent(i, 1, size, 0);
   count_sent(i, 0, 0, 1);
-  relay_->bad_input.warn("send to ", text(sockets_[i ^ 2u].latch.destination()), " failed: ", std::strerror(-result));
+  relay_->bad_input.warn("send to ", text(latches_[i ^ 2u].destination()), " failed: ", std::strerror(-result));
 }
 
 nlohmann::json MediaSession::leg_json(LegSide side) const {
-  const Latch& rtp = sockets_[slot(side, false)].latch;
+  const Latch& rtp = latches_[slot(side, false)];
   const Endpoint& local = side == LegSide::lan ? ports_.lan_rtp : ports_.uplink_rtp;
   return {{"local", local.to_string()}, {"peer", text(rtp.destination())}, {"latched", rtp.latched().has_value()}};
 }

@@ -12,6 +12,7 @@
 //   datagrams) into the shared batch buffers, decide each, send the batch with one sendmmsg.
 // No heap allocation on the way in either.
 #include <array>
+#include <cmath>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/udp.hpp>
 #include <cstdint>
@@ -74,19 +75,62 @@ struct DirectionFigures {
   nlohmann::json to_json() const;
 };
 
+class MediaSession;
+
+// The four sockets of one stream (LAN RTP, LAN RTCP, uplink RTP, uplink RTCP), bound and
+// registered with the engine once for their whole life. Opening and closing them per call
+// (socket, bind, epoll_ctl add and del, close: 20 system calls per stream) was ~10 % of a
+// relayed call's CPU in bench/sip.sh, so a finished stream's sockets are parked (media_relay.cc,
+// media_parking.h) and a later stream re-uses them. Whatever arrives while no session uses
+// them is read and dropped (counted: stream_closed). Heap-allocated and never moved: the
+// engine holds pointers to its legs.
+class StreamSockets {
+ public:
+  StreamSockets(std::shared_ptr<RelayContext> relay, StreamPorts ports);
+  StreamSockets(const StreamSockets&) = delete;
+  StreamSockets& operator=(const StreamSockets&) = delete;
+  ~StreamSockets();  // takes the sockets off the engine and closes them
+
+  // Binds the four sockets and registers them with the engine; an error names the port.
+  Result<void> open();
+  const StreamPorts& ports() const { return ports_; }
+  int fd(unsigned slot) const { return legs_[slot].socket.fd(); }
+  uint32_t ring_token(unsigned slot) const { return legs_[slot].ring_token; }
+  // The session relaying on these sockets from now on; null: parked.
+  void attach(MediaSession* session);
+
+ private:
+  struct Leg final : dataplane::PolledFd, DatagramSink {
+    void on_events(uint32_t) override;
+    void on_datagram(MediaRing& ring, const RingDatagram& d) override;
+    void on_sent(int result, size_t size) override;
+    StreamSockets* owner = nullptr;
+    MediaSession* session = nullptr;
+    unsigned slot = 0;
+    UdpSocket socket;
+    uint32_t ring_token = 0;
+    bool on_ring = false;
+    bool on_poller = false;
+  };
+  void close();
+  void drain_parked(unsigned slot);  // epoll engine, no session: read and drop
+
+  std::shared_ptr<RelayContext> relay_;
+  StreamPorts ports_;
+  std::array<Leg, 4> legs_;
+};
+
 class MediaSession {
  public:
-  MediaSession(std::shared_ptr<RelayContext> relay, std::string call_id, unsigned index, StreamPorts ports);
+  // Relays on `sockets` (open) until take_sockets() or destruction.
+  MediaSession(std::shared_ptr<RelayContext> relay, std::string call_id, unsigned index,
+               std::unique_ptr<StreamSockets> sockets);
   MediaSession(const MediaSession&) = delete;
   MediaSession& operator=(const MediaSession&) = delete;
   ~MediaSession();
 
-  // Binds the four sockets; an error names the port that failed.
-  Result<void> open();
-  // Starts reading; call once, after open().
-  Result<void> start();
-  // Stops reading and closes the sockets.
-  void close();
+  // Stops relaying and hands the sockets back, still open (null after the first call).
+  std::unique_ptr<StreamSockets> take_sockets();
 
   // The peer one side announced in its SDP (offer, answer, re-INVITE; nullopt = on hold).
   void set_peer(LegSide side, const std::optional<Endpoint>& rtp, const std::optional<Endpoint>& rtcp,
@@ -98,24 +142,14 @@ class MediaSession {
   int64_t last_activity_ns() const { return last_activity_ns_; }
   const DirectionFigures& to_vendor() const { return figures_[0]; }
   const DirectionFigures& to_lan() const { return figures_[1]; }
-  const Latch& latch(LegSide side, bool rtcp) const { return sockets_[slot(side, rtcp)].latch; }
+  const Latch& latch(LegSide side, bool rtcp) const { return latches_[slot(side, rtcp)]; }
   nlohmann::json to_json() const;
 
  private:
+  friend class StreamSockets;
   // Socket slots: LAN RTP, LAN RTCP, uplink RTP, uplink RTCP. A slot's twin on the other
   // leg is slot ^ 2.
   static unsigned slot(LegSide side, bool rtcp) { return (side == LegSide::uplink ? 2u : 0u) + (rtcp ? 1u : 0u); }
-  struct LegSocket final : dataplane::PolledFd, DatagramSink {
-    void on_events(uint32_t) override { session->drain(slot); }
-    void on_datagram(MediaRing& ring, const RingDatagram& d) override { session->relay_one(ring, slot, d); }
-    void on_sent(int result, size_t size) override { session->count_sent(slot, result, size); }
-    UdpSocket socket;
-    uint32_t ring_token = 0;
-    bool on_ring = false;
-    Latch latch;
-    MediaSession* session = nullptr;
-    unsigned slot = 0;
-  };
   // What decide() saw, counted once per batch (epoll) or datagram (io_uring).
   struct Tally {
     uint64_t received = 0, not_allowed = 0, no_peer = 0, truncated = 0, latched = 0, relatched = 0;
@@ -141,12 +175,18 @@ class MediaSession {
   std::string call_id_;
   unsigned index_;
   StreamPorts ports_;
-  std::array<LegSocket, 4> sockets_;
+  std::unique_ptr<StreamSockets> sockets_;
+  std::array<Latch, 4> latches_;
   std::array<DirectionFigures, 2> figures_;  // [0] LAN -> vendor, [1] vendor -> LAN
   int64_t last_activity_ns_;
-  bool closed_ = false;
 };
 
+// Reads up to kBatch datagrams from fd into the batch's receive side; the number read (<= 0:
+// none).
+int receive_batch(int fd, PacketBatch& batch);
+
 int64_t steady_now_ns();
+// Quality figures as `show calls` and the call records give them: two decimals.
+inline double round2(double v) { return std::round(v * 100.0) / 100.0; }
 
 }  // namespace outpost::media

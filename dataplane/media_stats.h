@@ -17,6 +17,7 @@ namespace outpost::media {
   X(offers, "SDP media descriptions handed to the relay by the SIP proxy")                     \
   X(offers_failed, "offers refused (no free ports, no uplink address, bind failure)")          \
   X(streams_opened, "streams whose ports were allocated")                                      \
+  X(streams_reused, "streams opened on parked sockets of a finished stream (no new sockets)")   \
   X(streams_released, "streams closed because their call ended")                               \
   X(streams_timed_out, "streams closed after media.timeout_s without a packet either way")     \
   X(latched, "legs that latched onto the address a peer really sends from")                    \
@@ -27,9 +28,11 @@ namespace outpost::media {
 
 OUTPOST_DEFINE_STATS(MediaStats, "outpost_media_", OUTPOST_MEDIA_STATS);
 
-enum class MediaDrop { no_peer, source_not_allowed, send_failed, truncated, count_ };
+// stream_closed: arrived on the parked sockets of a finished stream (late packets of the old
+// call, or a scan of the port range).
+enum class MediaDrop { no_peer, source_not_allowed, send_failed, truncated, stream_closed, count_ };
 inline constexpr std::array<const char*, static_cast<size_t>(MediaDrop::count_)> kMediaDropNames = {
-    "no_peer", "source_not_allowed", "send_failed", "truncated"};
+    "no_peer", "source_not_allowed", "send_failed", "truncated", "stream_closed"};
 
 class MediaDrops {
  public:

@@ -154,7 +154,7 @@ std::string call_record_csv_header() {
          "streams,packets_to_vendor,packets_to_lan,lost_to_vendor,lost_to_lan,jitter_ms_max,mos_min\r\n";
 }
 
-std::string call_record_csv(const Dialog& d, const nlohmann::json& media) {
+std::string call_record_csv(const Dialog& d, const media::CallMediaTotals& media) {
   std::string line;
   line.reserve(256 + d.from.size() + d.to.size());
   append_csv_field(line, d.token);
@@ -181,38 +181,20 @@ std::string call_record_csv(const Dialog& d, const nlohmann::json& media) {
   line += ',';
   append_csv_field(line, d.vendor.to_string());
   // Quality: sums over the call's streams, worst jitter and MOS (what a report sorts by).
-  if (!media.is_array() || media.empty()) {
+  if (media.streams == 0) {
     line += ",,,,,,,";
   } else {
-    static const nlohmann::json kNone = nlohmann::json::object();
-    uint64_t pv = 0, pl = 0, lv = 0, ll = 0;
-    double jitter = 0, mos = 5;
-    bool any_mos = false;
-    for (const auto& s : media) {
-      auto dir = [&](const char* k) -> const nlohmann::json& { return s.contains(k) ? s[k] : kNone; };
-      const nlohmann::json& v = dir("to_vendor");
-      const nlohmann::json& l = dir("to_lan");
-      pv += v.value("packets", uint64_t{0});
-      pl += l.value("packets", uint64_t{0});
-      lv += v.value("lost", uint64_t{0});
-      ll += l.value("lost", uint64_t{0});
-      jitter = std::max({jitter, v.value("jitter_ms", 0.0), l.value("jitter_ms", 0.0)});
-      for (const auto* x : {&v, &l})
-        if (auto it = x->find("mos"); it != x->end() && it->is_number()) {
-          mos = std::min(mos, it->get<double>());
-          any_mos = true;
-        }
-    }
-    for (uint64_t n : {uint64_t(media.size()), pv, pl, lv, ll}) {
+    for (uint64_t n : {uint64_t(media.streams), media.packets_to_vendor, media.packets_to_lan, media.lost_to_vendor,
+                       media.lost_to_lan}) {
       line += ',';
       char buf[24];
       auto r = std::to_chars(buf, buf + sizeof buf, n);
       line.append(buf, r.ptr);
     }
     line += ',';
-    append_fixed(line, jitter, 2);
+    append_fixed(line, media.jitter_ms_max, 2);
     line += ',';
-    if (any_mos) append_fixed(line, mos, 2);
+    if (media.mos_min) append_fixed(line, *media.mos_min, 2);
   }
   line += "\r\n";
   return line;

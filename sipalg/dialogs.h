@@ -14,6 +14,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "dataplane/media.h"
 #include "sipalg/flow.h"
 
 namespace outpost::sip {
@@ -69,10 +70,10 @@ class Dialogs {
 };
 
 // Call records: one CSV line per ended call under sip.cdr_dir (RFC 4180 quoting; times in
-// UTC, ISO 8601). `media` is the relay's per-stream array for the call (media::MediaRelay::
-// call_media), empty until media flows through outpost: the quality columns stay empty then.
+// UTC, ISO 8601). `media` is what the relay measured of the call (media::MediaRelay::
+// call_totals); with no stream (no media through outpost) the quality columns stay empty.
 std::string call_record_csv_header();
-std::string call_record_csv(const Dialog& d, const nlohmann::json& media);
+std::string call_record_csv(const Dialog& d, const media::CallMediaTotals& media);
 nlohmann::json call_record(const Dialog& d);  // the same fields as JSON (tests, `show calls`)
 
 }  // namespace outpost::sip

@@ -274,7 +274,7 @@ class SipComponent final : public SipProxy {
   // killed daemon loses none) and fdatasync()-ed within a second (a power cut loses at most
   // that second).
   void write_call_record(const Dialog& d) {
-    std::string line = call_record_csv(d, call_media(d));
+    std::string line = call_record_csv(d, media_ ? media_->call_totals(d.call_id) : media::CallMediaTotals{});
     char day[16];
     std::time_t t = std::time(nullptr);
     std::tm tm{};
@@ -308,7 +308,6 @@ class SipComponent final : public SipProxy {
     });
   }
 
-  Json call_media(const Dialog& d) const { return media_ ? media_->call_media(d.call_id) : Json::array(); }
 
   void close_cdr() {
     if (cdr_fd_ >= 0) ::fdatasync(cdr_fd_), ::close(cdr_fd_);

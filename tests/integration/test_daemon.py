@@ -2,6 +2,7 @@
 Everything is asked from the lab's `outpost` namespace, as an operator on the appliance would."""
 import re
 import signal
+from pathlib import Path
 
 import pytest
 
@@ -142,4 +143,19 @@ def test_sigterm_exits_0_and_removes_the_socket(lab, lab_config):
     finally:
         lab.stop("outpostd")
         lab.start_outpostd(lab_config)  # later tests in this module get a daemon again
+    assert lab.ctl("status")["state"] == "running"
+
+
+def test_open_file_limit_is_raised_to_the_hard_limit(lab, lab_config):
+    """Four sockets per relayed stream: outpostd lifts the soft descriptor limit (1024 on most
+    systems) to the hard one at start-up."""
+    lab.stop("outpostd")
+    try:
+        peer = lab.start_outpostd(lab_config, wrapper=("prlimit", "--nofile=1024:8192"))
+        limits = Path(f"/proc/{peer.pid}/limits").read_text()
+        soft, hard = re.search(r"^Max open files\s+(\d+)\s+(\d+)", limits, re.M).groups()
+        assert (soft, hard) == ("8192", "8192")
+    finally:
+        lab.stop("outpostd")
+        lab.start_outpostd(lab_config)
     assert lab.ctl("status")["state"] == "running"

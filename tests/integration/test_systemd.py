@@ -137,6 +137,7 @@ def test_service_contract(unit):
     assert s["ExecReload"] == ["/bin/kill -HUP $MAINPID"]
     assert s["Restart"] == ["on-failure"]
     assert s.get("WatchdogSec"), "outpostd pings the watchdog: WatchdogSec= must be set"
+    assert int(s["LimitNOFILE"][0]) >= 16384, "4 sockets per relayed stream: 1024 descriptors is ~250 calls"
     assert "outpost" in s["RuntimeDirectory"][0].split(), "control socket lives in /run/outpost"
     assert s["StateDirectory"] == ["outpost"]
     assert s["ConfigurationDirectory"] == ["outpost"]

@@ -127,10 +127,37 @@ TEST_CASE("media relay: offers allocate pairs on both legs and later offers keep
 
   f.relay->release("call-1@example");
   f.relay->release("call-2@example");
-  CHECK(f.show("show media")["ports"]["lan"]["in_use"] == 0);
-  CHECK(f.show("show media")["ports"]["uplink"]["free"] == 10);
+  // The released streams' sockets are parked, their ports held for the next streams.
+  Json ports = f.show("show media")["ports"];
+  CHECK(ports["lan"]["in_use"] == 0);
+  CHECK(ports["lan"]["parked"] == 10);
+  CHECK(ports["uplink"]["free"] == 0);
+  CHECK(f.metric("outpost_media_ports", {{"range", "uplink"}, {"state", "parked"}}) == 10);
   CHECK(f.relay->call_media("call-1@example").empty());
-  CHECK(f.relay->offer({"call-3@example", 0, LegSide::lan, std::nullopt, std::nullopt, false}));
+  // The ranges are full, so a new stream takes the oldest parked sockets before their
+  // quarantine is over: call-1's first stream.
+  auto reused = f.relay->offer({"call-3@example", 0, LegSide::lan, std::nullopt, std::nullopt, false});
+  REQUIRE(reused);
+  CHECK(reused->lan_rtp.port == first->lan_rtp.port);
+  CHECK(reused->uplink_rtp.port == first->uplink_rtp.port);
+  CHECK(f.metric("outpost_media_streams_reused_total") == 1);
+  CHECK(f.show("show media")["ports"]["lan"]["in_use"] == 2);
+  f.relay->stop();
+}
+
+TEST_CASE("media relay: with parked_streams 0 a released stream's ports are free at once") {
+  Fixture f;
+  f.config.media.parked_streams = 0;
+  f.relay = make_media_relay(f.context, f.config, MediaEngine::epoll);
+  REQUIRE(f.relay->start());
+  for (unsigned i = 0; i < 5; ++i) CHECK(f.relay->offer({"call-1@example", i, LegSide::lan, std::nullopt, std::nullopt, false}));
+  CHECK(f.show("show media")["ports"]["lan"]["free"] == 0);
+  f.relay->release("call-1@example");
+  Json ports = f.show("show media")["ports"];
+  CHECK(ports["lan"]["free"] == 10);
+  CHECK(ports["lan"]["parked"] == 0);
+  CHECK(f.relay->offer({"call-2@example", 0, LegSide::lan, std::nullopt, std::nullopt, false}));
+  CHECK(f.metric("outpost_media_streams_reused_total") == 0);
   f.relay->stop();
 }
 
@@ -230,6 +257,16 @@ TEST_CASE("media relay: packets both ways on loopback, latching, hijack, counter
   CHECK(media[0]["to_lan"]["remote"]["fraction_lost_pct"] == 25.0);
   CHECK(media[0]["to_lan"]["remote"]["rtt_ms"].is_null());  // no sender report passed
   CHECK(media[0]["to_vendor"]["remote"].is_null());
+  // The call record's sums say the same.
+  const CallMediaTotals totals = f.relay->call_totals(call);
+  CHECK(totals.streams == 1);
+  CHECK(totals.packets_to_vendor == 12);
+  CHECK(totals.packets_to_lan == 5);
+  CHECK(totals.lost_to_vendor == media[0]["to_vendor"]["lost"]);
+  CHECK(totals.lost_to_lan == media[0]["to_lan"]["lost"]);
+  CHECK(totals.jitter_ms_max == std::max(media[0]["to_vendor"]["jitter_ms"].get<double>(),
+                                         media[0]["to_lan"]["jitter_ms"].get<double>()));
+  CHECK(f.relay->call_totals("unknown@example").streams == 0);
   CHECK(media[0]["uplink"]["latched"] == true);
   CHECK(media[0]["uplink"]["peer"] == vendor_nat.endpoint().to_string());
   CHECK(media[0]["lan"]["local"] == ports->lan_rtp.to_string());
@@ -243,6 +280,14 @@ TEST_CASE("media relay: packets both ways on loopback, latching, hijack, counter
   CHECK(f.metric("outpost_media_streams_timed_out_total") == 1);
   CHECK(f.relay->call_media(call).empty());
   CHECK(f.metric("outpost_media_ports", {{"range", "lan"}, {"state", "in_use"}}) == 0);
+  // Its sockets are parked: what still arrives there is read and dropped, not relayed.
+  CHECK(f.metric("outpost_media_ports", {{"range", "lan"}, {"state", "parked"}}) == 2);
+  phone.send(rtp(11, 0xa0), ports->lan_rtp);
+  vendor_nat.send(rtp(5, 0xb0), ports->uplink_rtp);
+  pump(f.io, [&] { return f.metric("outpost_media_dropped_total", {{"reason", "stream_closed"}}) >= 2; });
+  CHECK(f.metric("outpost_media_dropped_total", {{"reason", "stream_closed"}}) == 2);
+  CHECK(f.metric("outpost_media_packets_to_vendor_total") == 12);
+  CHECK(f.metric("outpost_media_packets_to_lan_total") == 5);
   f.relay->stop();
 }
 

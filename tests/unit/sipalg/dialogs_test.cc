@@ -86,20 +86,21 @@ TEST_CASE("call records as CSV: header, ISO times, RFC 4180 quoting, media quali
   d.answer = d.start + 2;
   d.end = d.start + 62;
   CHECK(call_record_csv_header().rfind("call,start,answer,end,duration_s,caller,callee,", 0) == 0);
-  CHECK(call_record_csv(d, nlohmann::json::array()) ==
+  CHECK(call_record_csv(d, media::CallMediaTotals{}) ==
         "00000000000000ab,2026-11-18T11:06:40Z,2026-11-18T11:06:42Z,2026-11-18T11:07:42Z,60,"
         "\"\"\"Doe, Jane\"\" <sip:jane@vendor.example>\",sip:bob@vendor.example,outbound,200,answered,"
         "udp:10.20.0.10:5062,203.0.113.10:5060,,,,,,,\r\n");
-  nlohmann::json media = nlohmann::json::array(
-      {{{"index", 0},
-        {"to_vendor", {{"packets", 3000}, {"lost", 3}, {"jitter_ms", 1.5}, {"mos", 4.3}}},
-        {"to_lan", {{"packets", 2990}, {"lost", 0}, {"jitter_ms", 4.25}, {"mos", 4.41}}}}});
+  media::CallMediaTotals media;
+  media.streams = 1;
+  media.packets_to_vendor = 3000, media.lost_to_vendor = 3;
+  media.packets_to_lan = 2990, media.lost_to_lan = 0;
+  media.jitter_ms_max = 4.25, media.mos_min = 4.3;
   std::string line = call_record_csv(d, media);
   CHECK(line.substr(line.find(",203.0.113.10:5060,")) == ",203.0.113.10:5060,1,3000,2990,3,0,4.25,4.30\r\n");
   Dialog cancelled = d;
   cancelled.answer = 0;
   cancelled.status = 487;
-  std::string c = call_record_csv(cancelled, nlohmann::json::array());
+  std::string c = call_record_csv(cancelled, media::CallMediaTotals{});
   CHECK(c.find(",2026-11-18T11:06:40Z,,2026-11-18T11:07:42Z,0,") != std::string::npos);
   CHECK(c.find(",487,cancelled,") != std::string::npos);
 }

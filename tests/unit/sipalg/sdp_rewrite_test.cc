@@ -44,6 +44,7 @@ class FakeRelay final : public media::MediaRelay {
     std::erase_if(streams_, [&](const auto& s) { return s.first.first == call_id; });
   }
   nlohmann::json call_media(const std::string&) const override { return nlohmann::json::array(); }
+  media::CallMediaTotals call_totals(const std::string&) const override { return {}; }
   std::string_view name() const override { return "fake-media"; }
   Result<void> start() override { return {}; }
   Result<void> reload(const config::Config&) override { return {}; }
