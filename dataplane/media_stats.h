@@ -16,7 +16,7 @@ namespace outpost::media {
   X(bytes_to_lan, "UDP payload bytes relayed from the uplink leg out of the LAN leg")          \
   X(offers, "SDP media descriptions handed to the relay by the SIP proxy")                     \
   X(offers_failed, "offers refused (no free ports, no uplink address, bind failure)")          \
-  X(streams_opened, "streams whose ports were allocated")                                      \
+  X(streams_opened, "streams opened for an offer, on new or parked sockets (streams_reused)")  \
   X(streams_reused, "streams opened on parked sockets of a finished stream (no new sockets)")   \
   X(streams_released, "streams closed because their call ended")                               \
   X(streams_timed_out, "streams closed after media.timeout_s without a packet either way")     \

@@ -286,8 +286,9 @@ def step_media(demo):
                 "RTP did not come back through the relay")
     demo.show("outpost", [ctl, "show", "calls"])
     call.wait(30)
-    demo.say("""The call ended: its relay ports are free again, and its call record (one CSV line
-        a call, with the media figures) is on disk.""")
+    demo.say("""The call ended: its relay sockets are parked, still bound, for the next call to
+        re-use (media.parked_streams; whatever still arrives on them is dropped and counted),
+        and its call record (one CSV line a call, with the media figures) is on disk.""")
     demo.show("outpost", [ctl, "show", "media"], max_lines=20)
     cdr_dir = lab.ctl("show", "sip")["cdr_dir"]
     demo.show("outpost", ["sh", "-c", f"tail -n 2 {cdr_dir}/calls-*.csv"])
