@@ -43,16 +43,34 @@ void append_removal(std::string& out, const std::string& aor, const std::string&
 }
 }  // namespace
 
+namespace {
+// flow.peer as Endpoint::to_string() writes it ("a.b.c.d:port"), into `buf` without a heap
+// allocation for IPv4 (every REGISTER hashes it). IPv6 (scope ids and all) goes through
+// Endpoint::to_string() itself.
+std::string_view endpoint_text(const Endpoint& e, char (&buf)[32], std::string& fallback) {
+  if (!e.address.is_v4()) {
+    fallback = e.to_string();
+    return fallback;
+  }
+  const auto b = e.address.to_v4().to_bytes();
+  int n = std::snprintf(buf, sizeof buf, "%u.%u.%u.%u:%u", unsigned(b[0]), unsigned(b[1]), unsigned(b[2]),
+                        unsigned(b[3]), unsigned(e.port));
+  return std::string_view(buf, static_cast<size_t>(n));
+}
+}  // namespace
+
 std::string make_token(const std::string& device_contact, const Flow& flow) {
   // FNV-1a 64 over what identifies the device: stable across refreshes, so the vendor's
   // binding is refreshed rather than duplicated.
   uint64_t h = 1469598103934665603ULL;
-  auto mix = [&h](const std::string& s) {
+  auto mix = [&h](std::string_view s) {
     for (unsigned char c : s) h = (h ^ c) * 1099511628211ULL;
     h = (h ^ 0xff) * 1099511628211ULL;
   };
+  char peer[32];
+  std::string peer_v6;
   mix(device_contact);
-  mix(flow.peer.to_string());
+  mix(endpoint_text(flow.peer, peer, peer_v6));
   mix(to_string(flow.transport));
   char buf[17];
   std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
@@ -61,7 +79,11 @@ std::string make_token(const std::string& device_contact, const Flow& flow) {
 
 std::string Bindings::map_out(const std::string& device_contact, const Flow& flow, const Identity& me,
                               Transport uplink_transport, int64_t now) {
-  std::string token = make_token(device_contact, flow);
+  return map_out_token(make_token(device_contact, flow), device_contact, flow, me, uplink_transport, now);
+}
+
+std::string Bindings::map_out_token(const std::string& token, const std::string& device_contact, const Flow& flow,
+                                    const Identity& me, Transport uplink_transport, int64_t now) {
   auto& t = targets_[token];
   t.contact = device_contact;
   t.flow = flow;
@@ -72,6 +94,9 @@ std::string Bindings::map_out(const std::string& device_contact, const Flow& flo
 }
 
 std::optional<std::string> Bindings::token_of(const std::string& uri, const Identity& me) {
+  // Most URIs asked about are devices' own contacts: a text with no "op" (and no %-escape
+  // that could decode to one) cannot hold an op<token> user, so it is not parsed at all.
+  if (uri.find(kUserPrefix) == std::string::npos && uri.find('%') == std::string::npos) return std::nullopt;
   UriParts p = uri_parts(uri);
   if (!p.valid || p.user.size() <= 2 || p.user.rfind(kUserPrefix, 0) != 0) return std::nullopt;
   auto a = parse_address(p.host);

@@ -39,6 +39,9 @@ class Bindings {
   // The outpost contact that stands for `device_contact` on the uplink side.
   std::string map_out(const std::string& device_contact, const Flow& flow, const Identity& me,
                       Transport uplink_transport, int64_t now);
+  // The same, for a token the caller already has (make_token(device_contact, flow)).
+  std::string map_out_token(const std::string& token, const std::string& device_contact, const Flow& flow,
+                            const Identity& me, Transport uplink_transport, int64_t now);
   // The token in an outpost contact (sip:op<token>@<our uplink address>), if it is one.
   static std::optional<std::string> token_of(const std::string& uri, const Identity& me);
   const DeviceTarget* lookup(const std::string& token) const;

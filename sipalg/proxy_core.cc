@@ -49,7 +49,11 @@ namespace {
 std::string with_via(const std::string& no_via, const std::string& via) {
   size_t eol = no_via.find("\r\n");
   if (eol == std::string::npos) return no_via;
-  return no_via.substr(0, eol + 2) + "Via: " + via + "\r\n" + no_via.substr(eol + 2);
+  // One allocation: this runs for every request sent (and every UDP retransmission).
+  std::string out;
+  out.reserve(no_via.size() + via.size() + 7);
+  out.append(no_via, 0, eol + 2).append("Via: ").append(via).append("\r\n").append(no_via, eol + 2);
+  return out;
 }
 
 // The key of an incoming transaction: its branch, method and source. The source goes in as
@@ -75,14 +79,18 @@ bool creates_dialog(const std::string& method) {
   return method == "INVITE" || method == "SUBSCRIBE" || method == "REFER";
 }
 
-bool scanner(const std::string& ua) {
-  static const char* kNames[] = {"friendly-scanner", "sipvicious", "sipcli", "sip-scan", "sundayddr", "iWar", "sipsak"};
-  std::string lower(ua);
-  for (auto& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  for (const char* n : kNames) {
-    std::string ln(n);
-    for (auto& c : ln) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    if (lower.find(ln) != std::string::npos) return true;
+bool scanner(std::string_view ua) {
+  // Case-insensitive substring search, without lowering copies: this runs for every LAN message.
+  static constexpr std::string_view kNames[] = {"friendly-scanner", "sipvicious", "sipcli", "sip-scan",
+                                                "sundayddr",        "iWar",       "sipsak"};
+  auto lower = [](char c) { return static_cast<char>(std::tolower(static_cast<unsigned char>(c))); };
+  for (std::string_view n : kNames) {
+    if (n.size() > ua.size()) continue;
+    for (size_t i = 0; i + n.size() <= ua.size(); ++i) {
+      size_t k = 0;
+      while (k < n.size() && lower(ua[i + k]) == lower(n[k])) ++k;
+      if (k == n.size()) return true;
+    }
   }
   return false;
 }
@@ -290,8 +298,10 @@ void ProxyCore::map_device_contacts(Message& m, const Flow& device, std::vector<
   const int64_t now = wall_now();
   map_contacts(m, [&](const std::string& uri) -> std::optional<std::string> {
     if (Bindings::token_of(uri, settings_.me)) return std::nullopt;
-    if (tokens) tokens->push_back(make_token(uri, device));
-    return bindings_.map_out(uri, device, settings_.me, Transport::udp, now);
+    std::string token = make_token(uri, device);  // hashed once, for the binding and the transaction
+    std::string mapped = bindings_.map_out_token(token, uri, device, settings_.me, Transport::udp, now);
+    if (tokens) tokens->push_back(std::move(token));
+    return mapped;
   });
 }
 

@@ -84,6 +84,42 @@ TEST_CASE("device contacts map to stable outpost contacts and back", "[sip]") {
   CHECK(b.lookup(*token)->contact == "sip:alice@10.20.0.10:5062");
   CHECK(!Bindings::token_of("sip:op123@203.0.113.10", me));  // not our address
   CHECK(!Bindings::token_of("sip:alice@198.51.100.1", me));
+  CHECK(!Bindings::token_of("sip:alice@198.51.100.1:5060;transport=udp", me));  // no "op" anywhere
+  CHECK(!Bindings::token_of("sip:OP123@198.51.100.1", me));                     // the prefix is case-sensitive
+  CHECK(!Bindings::token_of("sip:opera@198.51.100.2", me));
+  CHECK(Bindings::token_of("sip:op12ab@198.51.100.1:5060;transport=tcp", me) == std::optional<std::string>("12ab"));
+}
+
+TEST_CASE("contact tokens hash the contact, the source as text and the transport", "[sip]") {
+  // The token is persisted and on the wire (sip:op<token>@...): it must stay the FNV-1a 64 of
+  // the contact, Endpoint::to_string() of the source and the transport name, each followed by 0xff.
+  auto reference = [](const std::string& contact, const Flow& f) {
+    uint64_t h = 1469598103934665603ULL;
+    for (const std::string& s : {contact, f.peer.to_string(), std::string(to_string(f.transport))}) {
+      for (unsigned char c : s) h = (h ^ c) * 1099511628211ULL;
+      h = (h ^ 0xff) * 1099511628211ULL;
+    }
+    char buf[17];
+    std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
+    return std::string(buf);
+  };
+  for (const char* source : {"10.20.0.10:5062", "255.255.255.255:65535", "0.0.0.0:0", "[fd00::10]:5060", "[::ffff:10.0.0.1]:1"}) {
+    for (Transport t : {Transport::udp, Transport::tcp, Transport::tls, Transport::wss}) {
+      Flow f{Side::lan, t, ep(source), 0};
+      CHECK(make_token("sip:alice@10.20.0.10:5062", f) == reference("sip:alice@10.20.0.10:5062", f));
+    }
+  }
+  CHECK(make_token("sip:alice@10.20.0.10:5062", Flow{Side::lan, Transport::udp, ep("10.20.0.10:5062"), 0}) !=
+        make_token("sip:alice@10.20.0.10:5062", Flow{Side::lan, Transport::udp, ep("10.20.0.10:5063"), 0}));
+  // map_out_token with the token make_token gives is map_out.
+  Identity me{*parse_address("10.20.0.1"), 5060, *parse_address("198.51.100.1"), 5060};
+  Flow dev{Side::lan, Transport::udp, ep("10.20.0.10:5062"), 0};
+  Bindings a, b;
+  CHECK(a.map_out("sip:alice@10.20.0.10:5062", dev, me, Transport::tcp, 1000) ==
+        b.map_out_token(make_token("sip:alice@10.20.0.10:5062", dev), "sip:alice@10.20.0.10:5062", dev, me,
+                        Transport::tcp, 1000));
+  REQUIRE(b.lookup(make_token("sip:alice@10.20.0.10:5062", dev)));
+  CHECK(b.lookup(make_token("sip:alice@10.20.0.10:5062", dev))->last_used == 1000);
 }
 
 TEST_CASE("registrations expire, persist and come back", "[sip]") {

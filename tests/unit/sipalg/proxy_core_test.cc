@@ -330,6 +330,23 @@ TEST_CASE("bad input is counted and never answered where it must not be", "[sip]
   h.in(kDevice, scan);
   CHECK(h.sender.take().empty());
   CHECK(h.drops("scanner") == 1);
+  // Matched anywhere in the User-Agent, in any case; a near miss is relayed.
+  std::string scan2 = kRegister;
+  scan2.insert(scan2.find("Content-Length"), "User-Agent: Tool/1.0 (SIPVicious-ng)\r\n");
+  h.in(kDevice, scan2);
+  CHECK(h.sender.take().empty());
+  CHECK(h.drops("scanner") == 2);
+  std::string iwar = kRegister;
+  iwar.insert(iwar.find("Content-Length"), "User-Agent: IWAR\r\n");
+  h.in(kDevice, iwar);
+  CHECK(h.sender.take().empty());
+  CHECK(h.drops("scanner") == 3);
+  std::string phone = kRegister;
+  phone.insert(phone.find("Content-Length"), "User-Agent: sipsa phone sip-sca\r\n");
+  phone.replace(phone.find("branch="), 7, "branch=z9hG4bKnearmiss");
+  h.in(kDevice, phone);
+  CHECK(!h.sender.take().empty());
+  CHECK(h.drops("scanner") == 3);
 
   std::string zero = kRegister;
   zero.replace(zero.find("Max-Forwards: 70"), 16, "Max-Forwards: 0");
