@@ -360,6 +360,45 @@ def step_sighup_refused(demo):
     demo.show("outpost", [ctl, "config", "reload"])
 
 
+def step_sip_tls(demo):
+    demo.say("""SIP to the vendor over TLS. Some vendors take SIP only over TLS (or WSS). The vendor's
+        Kamailio now also listens on TLS 5061, with a certificate for sip.vendor.example from the
+        lab CA, and outpost is restarted with that server (`transport: tls`) and the CA to check
+        it against (`sip.uplink_ca`). The phone still speaks plain UDP on the LAN; outpost opens
+        one TLS connection from its uplink address and port 5061, checks the certificate and the
+        name, and relays a phone's REGISTER (digest and all) over it.""")
+    lab = demo.lab
+    ctl = lab.binary("outpostctl")
+    lab.stop("kamailio")
+    lab.start_kamailio(auth={"alice": "secret", "carol": "c4rol"}, uas="sip:203.0.113.10:5070",
+                       tls={"name": "sip.vendor.example"})
+    lab.stop("outpostd")
+    server = {"host": "sip.vendor.example", "transport": "tls", "port": 5061}
+    lab.start_outpostd(demo.config(
+        vendor={"profile": None, "fqdns": ["vendor.example", "*.vendor.example"], "prefixes": ["203.0.113.0/24"],
+                "resolvers": ["203.0.113.53"], "probe_targets": ["203.0.113.7:7"], "sip_servers": [server]},
+        sip={"uplink_ca": str(lab.ca_cert)}))
+    print("    outpost.yaml now says: vendor.sip_servers: [{host: sip.vendor.example, transport: tls, port: 5061}],"
+          " sip.uplink_ca: <the lab CA>")
+    lab.wait_until(lambda: any(s.get("transport") == "tls" and s.get("state") == "usable"
+                               for s in lab.ctl("show", "sip", check=False).get("servers", [])),
+                   timeout=15, what="the TLS server to be located")
+    scenarios = REPO / "tests" / "lab"
+    # carol, a phone that has not registered yet (alice's binding is still fresh at the vendor,
+    # so outpost would answer her refresh itself: registration throttling).
+    demo.show("lan", ["sipp", "10.20.0.1:5060", "-sf", str(scenarios / "sipp_register_auth.xml"), "-s", "carol",
+                      "-p", "5068", "-set", "expires", "300", "-i", "10.20.0.10", "-m", "1", "-nostdin",
+                      "-timeout", "30", "-timeout_error", "-au", "carol", "-ap", "c4rol"],
+              keep=r"Successful call|Failed call", max_lines=4)
+    seen = [l.split("seen ", 1)[1] for l in lab.peer("kamailio").log_text().splitlines()
+            if "seen REGISTER" in l and "SIP/2.0/TLS" in l]
+    print("    what the vendor's registrar saw: " + (seen[-1] if seen else "(no REGISTER over TLS)"))
+    demo.expect(seen and "10.20.0." not in seen[-1], "no REGISTER reached the vendor over TLS")
+    r = demo.show("outpost", [ctl, "--json", "show", "sip"], keep=r'"tls/wss client"|"opened"|"verify"|'
+                  r'"handshake_failures"')
+    demo.expect('"opened": 1' in r.stdout, "outpost did not open exactly one TLS connection")
+
+
 def step_shutdown(demo):
     demo.say("""SIGTERM (what `systemctl stop` sends): outpostd stops its components, closes the
         control socket and exits 0.""")
@@ -386,6 +425,7 @@ STEPS = [
     Step("The private link fails; the tunnel takes over", step_uplinks),
     Step("A config mistake, caught before reloading", step_config_check),
     Step("A bad reload is refused; the daemon keeps running", step_sighup_refused),
+    Step("SIP to the vendor over TLS", step_sip_tls),
     Step("Clean shutdown", step_shutdown),
 ]
 
