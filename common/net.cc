@@ -92,9 +92,30 @@ std::optional<InterfaceAddress> parse_interface_address(std::string_view text) {
   return InterfaceAddress{*addr, static_cast<uint8_t>(*len)};
 }
 
+void append_address(std::string& out, const IpAddress& address) {
+  if (!address.is_v4()) {
+    out += address.to_string();
+    return;
+  }
+  const auto bytes = address.to_v4().to_bytes();
+  char text[16];
+  char* p = text;
+  for (size_t i = 0; i < bytes.size(); ++i) {
+    if (i) *p++ = '.';
+    p = std::to_chars(p, text + sizeof text, unsigned(bytes[i])).ptr;
+  }
+  out.append(text, p);
+}
+
 std::string Endpoint::to_string() const {
-  if (address.is_v6()) return "[" + address.to_string() + "]:" + std::to_string(port);
-  return address.to_string() + ":" + std::to_string(port);
+  std::string out;
+  out.reserve(address.is_v4() ? 21 : 48);
+  if (address.is_v6()) out += '[';
+  append_address(out, address);
+  out += address.is_v6() ? "]:" : ":";
+  char digits[8];
+  out.append(digits, std::to_chars(digits, digits + sizeof digits, unsigned(port)).ptr);
+  return out;
 }
 
 std::optional<Endpoint> parse_endpoint(std::string_view text, uint16_t default_port) {

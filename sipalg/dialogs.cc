@@ -29,6 +29,9 @@ std::string Dialogs::token(const std::string& call_id, const std::string& vendor
 }
 
 std::optional<std::string> Dialogs::token_of(const std::string& uri, const Identity& me) {
+  // Most Request-URIs are not outpost's od<token> contacts: without "od" (or a %-escape that
+  // could decode to it) there is nothing to parse.
+  if (uri.find("od") == std::string::npos && uri.find('%') == std::string::npos) return std::nullopt;
   UriParts p = uri_parts(uri);
   if (!p.valid || p.user.size() <= 2 || p.user.rfind("od", 0) != 0) return std::nullopt;
   auto a = parse_address(p.host);

@@ -188,7 +188,7 @@ ProxyCore::Target ProxyCore::uplink_target(const Message& m, bool in_dialog) {
     UriParts p = uri_parts(next_hop_uri(m));
     if (p.valid) {
       if (auto a = parse_address(p.host)) {
-        if (!is_vendor(*a) || is_own_uri(next_hop_uri(m), settings_.me)) {
+        if (!is_vendor(*a) || settings_.me.is_own(*a, p.port ? p.port : 5060)) {  // is_own_uri, parsed once
           t.why = Drop::forbidden_target;
           return t;
         }
@@ -272,7 +272,7 @@ void ProxyCore::handle_request(const Flow& from, Message& m) {
     return;
   }
   const bool in_dialog = !m.to_tag().empty();
-  if (!m.sip()->sip_route && is_own_uri(m.request_uri(), settings_.me) && !m.sip()->sip_request->rq_url->url_user) {
+  if (!m.sip()->sip_route && is_own_request_uri(m, settings_.me) && !m.sip()->sip_request->rq_url->url_user) {
     // Addressed to outpost itself (either side): OPTIONS is a keep-alive/health probe.
     if (rq == sip_method_options) return reply(from, m, 200, "OK");
     if (rq != sip_method_ack) reply(from, m, 405, "Method Not Allowed");

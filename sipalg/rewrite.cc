@@ -115,6 +115,13 @@ bool is_own_uri(const std::string& uri, const Identity& me) {
   return me.is_own(*a, port);
 }
 
+bool is_own_request_uri(const Message& m, const Identity& me) {
+  const sip_request_t* rq = m.sip()->sip_request;
+  if (!rq) return false;
+  const url_t* u = rq->rq_url;
+  return (u->url_type == url_sip || u->url_type == url_sips) && host_is_own(u->url_host, u->url_port, me);
+}
+
 int pop_own_routes(Message& m, const Identity& me) {
   int popped = 0;
   sip_t* s = m.sip();

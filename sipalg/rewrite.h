@@ -32,6 +32,8 @@ bool has_own_via(const Message& m, const Identity& me);
 
 // Is this URI (sip:host[:port]...) outpost itself, on either side?
 bool is_own_uri(const std::string& uri, const Identity& me);
+// The same for a request's Request-URI, read from the parsed URL (no text round trip).
+bool is_own_request_uri(const Message& m, const Identity& me);
 
 // Pops outpost's own entries off the top of the Route set; returns how many.
 int pop_own_routes(Message& m, const Identity& me);

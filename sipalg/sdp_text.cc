@@ -55,7 +55,9 @@ std::optional<IpAddress> parse_connection(std::string_view value) {
 }
 
 std::string connection_value(const IpAddress& address) {
-  return std::string(address.is_v6() ? "IN IP6 " : "IN IP4 ") + address.to_string();
+  std::string out(address.is_v6() ? "IN IP6 " : "IN IP4 ");
+  append_address(out, address);
+  return out;
 }
 
 IpAddress unspecified_like(const IpAddress& address) {

@@ -2,6 +2,8 @@
 
 #include "common/net.h"
 
+#include <vector>
+
 using namespace outpost;
 
 TEST_CASE("prefixes parse, reject host bits and compare", "[common][net]") {
@@ -65,4 +67,27 @@ TEST_CASE("DNS names and wildcards", "[common][net]") {
   CHECK_FALSE(valid_dns_name(std::string(64, 'a') + ".example", false));
   CHECK_FALSE(valid_dns_name("", false));
   CHECK_FALSE(valid_dns_name("sp ace.example", false));
+}
+
+TEST_CASE("append_address and Endpoint::to_string write what IpAddress::to_string writes") {
+  std::vector<IpAddress> addresses = {boost::asio::ip::make_address("0.0.0.0"),
+                                      boost::asio::ip::make_address("255.255.255.255"),
+                                      boost::asio::ip::make_address("10.0.100.9"),
+                                      boost::asio::ip::make_address("::"),
+                                      boost::asio::ip::make_address("2001:db8::1"),
+                                      boost::asio::ip::make_address("::ffff:192.0.2.1")};
+  for (unsigned b = 0; b < 256; b += 7) {
+    const std::string text = std::to_string(b) + "." + std::to_string(255 - b) + "." + std::to_string(b / 10) + "." +
+                             std::to_string(b % 100);
+    addresses.push_back(boost::asio::ip::make_address(text));
+  }
+  for (const auto& a : addresses) {
+    std::string out = "x";
+    append_address(out, a);
+    CHECK(out == "x" + a.to_string());
+    for (uint16_t port : {uint16_t(0), uint16_t(9), uint16_t(5060), uint16_t(65535)}) {
+      const std::string host = a.is_v6() ? "[" + a.to_string() + "]" : a.to_string();
+      CHECK(Endpoint{a, port}.to_string() == host + ":" + std::to_string(port));
+    }
+  }
 }

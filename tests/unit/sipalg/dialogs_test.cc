@@ -29,6 +29,8 @@ TEST_CASE("dialog tokens are stable per Call-ID and vendor tag, and round-trip t
   CHECK(!Dialogs::token_of("sip:op" + a + "@10.20.0.1:5060", kMe));     // a registration contact
   CHECK(!Dialogs::token_of("sip:10.20.0.1:5060", kMe));
   CHECK(!Dialogs::token_of("not a uri", kMe));
+  // Escaped, the user part still reads od<token> once decoded: parsed, not skipped.
+  CHECK(Dialogs::token_of("sip:%6Fd" + a + "@10.20.0.1:5060", kMe) == a);
 }
 
 TEST_CASE("dialogs end once, linger, and leave one call record per INVITE", "[sip]") {

@@ -7,6 +7,8 @@
 
 #include "common/log.h"
 #include "sipalg/bindings.h"
+#include "sipalg/message.h"
+#include "sipalg/rewrite.h"
 #include "sipalg/server_locator.h"
 #include "sipalg/transport.h"
 
@@ -321,4 +323,23 @@ TEST_CASE("outpost's TLS/WSS connections to the vendor: one shared source port, 
   auto p3 = bind_client(s3, a.local_endpoint(), loopback, holder.local_endpoint().port());
   REQUIRE(p3);
   CHECK(*p3 == 0);
+}
+
+TEST_CASE("is_own_request_uri reads the parsed Request-URI as is_own_uri reads its text", "[sip][rewrite]") {
+  Identity me;
+  me.lan = *parse_address("10.20.0.1");
+  me.uplink = *parse_address("198.51.100.1");
+  for (const char* uri : {"sip:10.20.0.1", "sip:10.20.0.1:5060", "sips:10.20.0.1;transport=tcp", "sip:10.20.0.1:5099",
+                          "sip:alice@10.20.0.1", "sip:198.51.100.1", "sip:203.0.113.10", "sip:vendor.example",
+                          "sip:[2001:db8::1]", "tel:+15551234"}) {
+    auto parsed = Message::parse(std::string("OPTIONS ") + uri +
+                                 " SIP/2.0\r\nVia: SIP/2.0/UDP 10.20.0.10:5062;branch=z9hG4bK1\r\n"
+                                 "From: <sip:a@vendor.example>;tag=1\r\nTo: <sip:b@vendor.example>\r\n"
+                                 "Call-ID: own-uri\r\nCSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n");
+    REQUIRE(std::holds_alternative<Message>(parsed));
+    INFO(uri);
+    CHECK(is_own_request_uri(std::get<Message>(parsed), me) == is_own_uri(uri, me));
+  }
+  CHECK(is_own_uri("sip:10.20.0.1", me));
+  CHECK_FALSE(is_own_uri("sip:10.20.0.1:5099", me));
 }
