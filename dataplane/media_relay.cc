@@ -56,7 +56,7 @@ class MediaRelayComponent final : public MediaRelay {
     for (const auto& [range, ports] : ranges) {
       gauges_.push_back(context_.metrics.gauge_callback("outpost_media_ports", "media ports by range and state",
                                                         {{"range", range}, {"state", "in_use"}},
-                                                        [this, p = ports] { return 2.0 * (p->pairs_in_use() - parked_.size()); }));
+                                                        [this, p = ports] { return 2.0 * pairs_streaming(*p); }));
       gauges_.push_back(context_.metrics.gauge_callback("outpost_media_ports", "media ports by range and state",
                                                         {{"range", range}, {"state", "parked"}},
                                                         [this] { return 2.0 * parked_.size(); }));
@@ -191,17 +191,15 @@ class MediaRelayComponent final : public MediaRelay {
     std::string last_error = "no free ports";
     for (unsigned attempt = 0; attempt < kBindAttempts; ++attempt) {
       auto lan_port = lan_ports_.allocate();
-      if (!lan_port) {
+      auto uplink_port = lan_port ? uplink_ports_.allocate() : std::nullopt;
+      if (!lan_port || !uplink_port) {
+        if (lan_port) lan_ports_.release(*lan_port);
+        // A range is full: the oldest parked stream is taken, quarantine or not.
         if (auto reused = reuse_parked(offer, lan, *uplink, true)) return reused;
-        if (lan_ports_.pairs_free()) continue;  // parked sockets on an old address were closed
-        return make_error("no free LAN media ports in " + lan_ports_.range().to_string());
-      }
-      auto uplink_port = uplink_ports_.allocate();
-      if (!uplink_port) {
-        lan_ports_.release(*lan_port);
-        if (auto reused = reuse_parked(offer, lan, *uplink, true)) return reused;
-        if (uplink_ports_.pairs_free()) continue;
-        return make_error("no free uplink media ports in " + uplink_ports_.range().to_string());
+        const PortAllocator& full = lan_port ? uplink_ports_ : lan_ports_;
+        if (full.pairs_free()) continue;  // parked sockets on an old address were closed
+        return make_error(std::string("no free ") + (lan_port ? "uplink" : "LAN") + " media ports in " +
+                          full.range().to_string());
       }
       StreamPorts ports{{lan, *lan_port},
                         {lan, uint16_t(*lan_port + 1)},
@@ -284,9 +282,12 @@ class MediaRelayComponent final : public MediaRelay {
     return n;
   }
 
+  // Pairs of a range that streams use now: every parked stream holds one pair in each range.
+  size_t pairs_streaming(const PortAllocator& p) const { return p.pairs_in_use() - parked_.size(); }
+
   Json range_json(const PortAllocator& p) const {
     return {{"range", p.range().to_string()},
-            {"in_use", 2 * (p.pairs_in_use() - parked_.size())},
+            {"in_use", 2 * pairs_streaming(p)},
             {"parked", 2 * parked_.size()},
             {"free", 2 * p.pairs_free()}};
   }

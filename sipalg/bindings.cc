@@ -43,22 +43,6 @@ void append_removal(std::string& out, const std::string& aor, const std::string&
 }
 }  // namespace
 
-namespace {
-// flow.peer as Endpoint::to_string() writes it ("a.b.c.d:port"), into `buf` without a heap
-// allocation for IPv4 (every REGISTER hashes it). IPv6 (scope ids and all) goes through
-// Endpoint::to_string() itself.
-std::string_view endpoint_text(const Endpoint& e, char (&buf)[32], std::string& fallback) {
-  if (!e.address.is_v4()) {
-    fallback = e.to_string();
-    return fallback;
-  }
-  const auto b = e.address.to_v4().to_bytes();
-  int n = std::snprintf(buf, sizeof buf, "%u.%u.%u.%u:%u", unsigned(b[0]), unsigned(b[1]), unsigned(b[2]),
-                        unsigned(b[3]), unsigned(e.port));
-  return std::string_view(buf, static_cast<size_t>(n));
-}
-}  // namespace
-
 std::string make_token(const std::string& device_contact, const Flow& flow) {
   // FNV-1a 64 over what identifies the device: stable across refreshes, so the vendor's
   // binding is refreshed rather than duplicated.
@@ -67,10 +51,8 @@ std::string make_token(const std::string& device_contact, const Flow& flow) {
     for (unsigned char c : s) h = (h ^ c) * 1099511628211ULL;
     h = (h ^ 0xff) * 1099511628211ULL;
   };
-  char peer[32];
-  std::string peer_v6;
   mix(device_contact);
-  mix(endpoint_text(flow.peer, peer, peer_v6));
+  mix(flow.peer.to_string());  // no inet_ntop sprintf for IPv4 (common/net.cc)
   mix(to_string(flow.transport));
   char buf[17];
   std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));

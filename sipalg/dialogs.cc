@@ -123,7 +123,8 @@ namespace {
 
 // The CSV line is built by appending to one string (one line per ended call: no JSON in
 // between, no temporaries per field).
-void append_number(std::string& out, int64_t v) {
+template <class Integer>
+void append_number(std::string& out, Integer v) {
   char buf[24];
   auto r = std::to_chars(buf, buf + sizeof buf, v);
   out.append(buf, r.ptr);
@@ -190,9 +191,7 @@ std::string call_record_csv(const Dialog& d, const media::CallMediaTotals& media
     for (uint64_t n : {uint64_t(media.streams), media.packets_to_vendor, media.packets_to_lan, media.lost_to_vendor,
                        media.lost_to_lan}) {
       line += ',';
-      char buf[24];
-      auto r = std::to_chars(buf, buf + sizeof buf, n);
-      line.append(buf, r.ptr);
+      append_number(line, n);
     }
     line += ',';
     append_fixed(line, media.jitter_ms_max, 2);
