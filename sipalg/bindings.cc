@@ -11,6 +11,7 @@
 #include <unordered_set>
 
 #include "sipalg/rewrite.h"
+#include "sipalg/token_text.h"
 
 namespace outpost::sip {
 
@@ -46,17 +47,14 @@ void append_removal(std::string& out, const std::string& aor, const std::string&
 std::string make_token(const std::string& device_contact, const Flow& flow) {
   // FNV-1a 64 over what identifies the device: stable across refreshes, so the vendor's
   // binding is refreshed rather than duplicated.
-  uint64_t h = 1469598103934665603ULL;
-  auto mix = [&h](std::string_view s) {
-    for (unsigned char c : s) h = (h ^ c) * 1099511628211ULL;
-    h = (h ^ 0xff) * 1099511628211ULL;
-  };
+  uint64_t h = kFnvOffset;
+  auto mix = [&h](std::string_view s) { h = fnv1a_byte(fnv1a(s, h), 0xff); };
   mix(device_contact);
   mix(flow.peer.to_string());  // no inet_ntop sprintf for IPv4 (common/net.cc)
   mix(to_string(flow.transport));
-  char buf[17];
-  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
-  return buf;
+  std::string token;
+  append_hex(token, h, 16);
+  return token;
 }
 
 std::string Bindings::map_out(const std::string& device_contact, const Flow& flow, const Identity& me,

@@ -1,4 +1,5 @@
 #include "sipalg/call_ids.h"
+#include "sipalg/token_text.h"
 
 #include <cstdio>
 
@@ -7,11 +8,9 @@ namespace outpost::sip {
 std::string CallIds::hide(const std::string& call_id) {
   // Deterministic (FNV-1a 64): the same dialog keeps the same hidden Call-ID even if
   // the table is lost; the LAN text itself never leaves.
-  uint64_t h = 1469598103934665603ULL;
-  for (unsigned char c : call_id) h = (h ^ c) * 1099511628211ULL;
-  char buf[24];
-  std::snprintf(buf, sizeof buf, "op%016llx", static_cast<unsigned long long>(h));
-  return buf;
+  std::string hidden = "op";
+  append_hex(hidden, fnv1a(call_id), 16);
+  return hidden;
 }
 
 std::string CallIds::alias(const std::string& call_id) {

@@ -6,6 +6,7 @@
 
 #include "common/time_text.h"
 #include "sipalg/rewrite.h"
+#include "sipalg/token_text.h"
 
 namespace outpost::sip {
 
@@ -19,13 +20,9 @@ const char* to_string(Dialog::State s) {
 }
 
 std::string Dialogs::token(const std::string& call_id, const std::string& vendor_tag) {
-  uint64_t h = 1469598103934665603ULL;
-  for (unsigned char c : call_id) h = (h ^ c) * 1099511628211ULL;
-  h = (h ^ '|') * 1099511628211ULL;
-  for (unsigned char c : vendor_tag) h = (h ^ c) * 1099511628211ULL;
-  char buf[24];
-  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
-  return buf;
+  std::string token;
+  append_hex(token, fnv1a(vendor_tag, fnv1a_byte(fnv1a(call_id), '|')), 16);
+  return token;
 }
 
 std::optional<std::string> Dialogs::token_of(const std::string& uri, const Identity& me) {
@@ -147,8 +144,8 @@ void append_csv_field(std::string& out, std::string_view v) {
 
 void append_fixed(std::string& out, double v, int decimals) {
   char buf[32];
-  int n = std::snprintf(buf, sizeof buf, "%.*f", decimals, v);
-  if (n > 0) out.append(buf, std::min<size_t>(static_cast<size_t>(n), sizeof buf - 1));
+  auto r = std::to_chars(buf, buf + sizeof buf, v, std::chars_format::fixed, decimals);
+  if (r.ec == std::errc()) out.append(buf, r.ptr);
 }
 
 }  // namespace

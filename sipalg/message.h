@@ -15,6 +15,7 @@ extern "C" {
 struct msg_s;
 struct sip_s;
 struct su_home_s;
+struct msg_common_s;
 }
 
 namespace outpost::sip {
@@ -81,6 +82,9 @@ class Message {
 
  private:
   Message(struct msg_s* m);
+  // Sets the text serialize() sends for header `h` (name, value and CRLF), written by
+  // outpost where sofia's encoder would print it back with snprintf.
+  void set_text(struct msg_common_s* h, std::string_view text);
   struct msg_s* msg_ = nullptr;
   struct sip_s* sip_ = nullptr;
 };

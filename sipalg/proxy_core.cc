@@ -9,6 +9,7 @@
 #include <random>
 
 #include "sipalg/rewrite.h"
+#include "sipalg/token_text.h"
 
 namespace outpost::sip {
 
@@ -46,15 +47,8 @@ struct ProxyCore::Transaction {
 
 namespace {
 
-std::string with_via(const std::string& no_via, const std::string& via) {
-  size_t eol = no_via.find("\r\n");
-  if (eol == std::string::npos) return no_via;
-  // One allocation: this runs for every request sent (and every UDP retransmission).
-  std::string out;
-  out.reserve(no_via.size() + via.size() + 7);
-  out.append(no_via, 0, eol + 2).append("Via: ").append(via).append("\r\n").append(no_via, eol + 2);
-  return out;
-}
+// Every request sent (and every UDP retransmission) carries outpost's one Via.
+std::string with_via(const std::string& no_via, const std::string& via) { return with_vias(no_via, {&via, 1}); }
 
 // The key of an incoming transaction: its branch, method and source. The source goes in as
 // raw address bytes and port (a map key, never printed): no text formatting per message.
@@ -130,10 +124,11 @@ ProxyCore::~ProxyCore() {
 int64_t ProxyCore::wall_now() const { return static_cast<int64_t>(std::time(nullptr)); }
 
 std::string ProxyCore::new_branch() {
-  char buf[48];
-  std::snprintf(buf, sizeof buf, "%s%08llx.%llu", kBranchPrefix, static_cast<unsigned long long>(branch_salt_ & 0xffffffffULL),
-                static_cast<unsigned long long>(++branch_counter_));
-  return buf;
+  std::string branch = kBranchPrefix;
+  append_hex(branch, branch_salt_ & 0xffffffffULL, 8);
+  branch += '.';
+  append_decimal(branch, ++branch_counter_);
+  return branch;
 }
 
 bool ProxyCore::is_vendor(const IpAddress& a) const {
@@ -167,8 +162,8 @@ void ProxyCore::on_message(const Flow& from, std::string_view bytes) {
 }
 
 void ProxyCore::reply(const Flow& to, const Message& request, int status, const char* reason, const std::string& extra) {
-  char tag[24];
-  std::snprintf(tag, sizeof tag, "op%llx", static_cast<unsigned long long>(branch_salt_ ^ ++branch_counter_));
+  std::string tag = "op";
+  append_hex(tag, branch_salt_ ^ ++branch_counter_);
   std::string text = make_response(request, status, reason, tag);
   if (!extra.empty()) text.insert(text.rfind("Content-Length:"), extra);
   if (sender_.send(to, text)) counters_.stats.local_responses.inc();
@@ -595,8 +590,7 @@ void ProxyCore::handle_response(const Flow& from, Message& m) {
                                : from.side == Side::uplink ? dialog_token(m, Side::uplink)
                                                            : t->dialog_token;
   // Rewrite for the side the request came from.
-  m.remove_top_via();
-  restore_vias(m, t->inbound_vias);
+  m.remove_vias();  // outpost's own; the request's are put back as text when it is sent
   if (from.side == Side::uplink) {
     const bool creating = t->initial && status > 100 && status < 300 && !m.to_tag().empty();
     hide_vendor_hops(m, from, t->inbound, creating, t.get());
@@ -627,7 +621,7 @@ void ProxyCore::handle_response(const Flow& from, Message& m) {
   }
   rewrite_sdp(m, from.side);
   hide_call_id(m, from.side);
-  std::string bytes = m.serialize();
+  std::string bytes = with_vias(m.serialize(), t->inbound_vias);
   if (sender_.send(t->inbound, bytes)) counters_.stats.forwarded_responses.inc();
   else counters_.drop(Drop::send_failed);
   t->last_to_inbound = bytes;

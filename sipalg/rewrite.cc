@@ -26,11 +26,11 @@ bool host_is_own(const char* host, const char* port, const Identity& me) {
   return me.is_own(*a, p);
 }
 
-bool replace_url(su_home_t* home, url_t* target, msg_common_t* common, const std::string& uri) {
-  url_t* u = url_make(home, uri.c_str());
+bool replace_url(Message& m, url_t* target, msg_common_t* common, const std::string& uri) {
+  url_t* u = url_make(m.home(), uri.c_str());
   if (!u) return false;
   *target = *u;
-  msg_fragment_clear(common);
+  clear_received_text(m.msg(), common);
   return true;
 }
 
@@ -64,7 +64,8 @@ std::vector<std::string> take_vias(Message& m, const Flow& from) {
   sip_via_t* top = m.sip()->sip_via;
   if (!vias.empty() && top) {
     std::string& v = vias.front();
-    std::string source = from.peer.address.to_string();
+    std::string source;
+    append_address(source, from.peer.address);
     bool differs = str(top->v_host) != source;
     if (differs || top->v_rport) {
       v = drop_param(drop_param(v, "received"), "rport");
@@ -76,8 +77,17 @@ std::vector<std::string> take_vias(Message& m, const Flow& from) {
   return vias;
 }
 
-void restore_vias(Message& m, const std::vector<std::string>& vias) {
-  for (auto it = vias.rbegin(); it != vias.rend(); ++it) m.push_via(*it);
+std::string with_vias(std::string_view serialized, std::span<const std::string> vias) {
+  size_t eol = serialized.find("\r\n");
+  if (eol == std::string_view::npos) return std::string(serialized);
+  size_t size = serialized.size();
+  for (const auto& v : vias) size += v.size() + 7;
+  std::string out;
+  out.reserve(size);
+  out.append(serialized, 0, eol + 2);
+  for (const auto& v : vias) out.append("Via: ").append(v).append("\r\n");
+  out.append(serialized, eol + 2);
+  return out;
 }
 
 bool has_own_via(const Message& m, const Identity& me) {
@@ -154,7 +164,7 @@ int swap_record_route(Message& m, Side from, Side to, Transport to_transport, co
     unsigned port = r->r_url->url_port ? static_cast<unsigned>(std::atoi(r->r_url->url_port)) : 5060;
     if (!a || *a != me.address(from) || !me.is_own(*a, port)) continue;
     std::string uri = "sip:" + me.host_port(to, to_transport, to_local_port) + transport_param(to_transport) + ";lr";
-    if (replace_url(m.home(), r->r_url, r->r_common, uri)) ++swapped;
+    if (replace_url(m, r->r_url, r->r_common, uri)) ++swapped;
   }
   return swapped;
 }
@@ -198,9 +208,11 @@ int set_contact_expires(Message& m, unsigned fallback, const std::function<unsig
     unsigned next = f(e);
     if (next == e && c->m_expires) continue;
     std::string param = "expires=" + std::to_string(next);
+    // Before the edit: sofia may clear the member's own text while changing it, and the
+    // line's other members are found by where that text ends.
+    clear_received_text(m.msg(), c->m_common);
     // sofia keeps the pointer: the text must live in the message's home.
     if (msg_header_replace_param(m.home(), c->m_common, su_strdup(m.home(), param.c_str())) < 0) continue;
-    msg_fragment_clear(c->m_common);
     ++changed;
   }
   return changed;
@@ -211,7 +223,7 @@ int map_contacts(Message& m, const std::function<std::optional<std::string>(cons
   for (sip_contact_t* c = m.sip()->sip_contact; c; c = c->m_next) {
     if (c->m_url->url_type == url_any) continue;
     auto next = map(url_text(m.home(), c->m_url));
-    if (next && replace_url(m.home(), c->m_url, c->m_common, *next)) ++mapped;
+    if (next && replace_url(m, c->m_url, c->m_common, *next)) ++mapped;
   }
   return mapped;
 }
@@ -289,10 +301,18 @@ int hide_lan_hosts(Message& m, const std::function<bool(const IpAddress&)>& is_l
       std::string v = replace_lan_literals(u->un_value, is_lan, replacement, &n);
       if (!n) continue;
       u->un_value = su_strdup(home, v.c_str());
-      msg_fragment_clear(&u->un_common[0]);
+      clear_received_text(m.msg(), &u->un_common[0]);
       ++changed;
     } else if (listed(hc->hc_name)) {
       int n = 0;
+      // A header still holding its received line is looked at in that text first: most
+      // From/To carry no LAN literal, and printing them costs more than scanning. (A
+      // comma-list member after the first holds no text of its own: printed as before.)
+      if (h->sh_data && h->sh_len) {
+        replace_lan_literals({static_cast<const char*>(h->sh_data), h->sh_len}, is_lan, replacement, &n);
+        if (!n) continue;
+        n = 0;
+      }
       std::string v = replace_lan_literals(header_text(home, reinterpret_cast<sip_header_t*>(h)), is_lan, replacement, &n);
       if (!n) continue;
       if (msg_header_t* fresh = msg_header_make(home, hc, v.c_str())) swaps.emplace_back(h, fresh);

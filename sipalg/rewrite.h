@@ -1,7 +1,7 @@
 #pragma once
 // decide -> act, the header rules of topology hiding, as pure functions on a Message:
 //  - Via: a request leaves with outpost's Via only; the ones it came with are kept in the
-//    transaction and put back on the responses (take_vias / restore_vias).
+//    transaction and put back, as text, on the responses (take_vias / with_vias).
 //  - Route: outpost's own entries (either side's address) are popped on arrival.
 //  - Record-Route: one entry per side, each side sees only its own: the request carries the
 //    entry of the side it goes to, and responses have it swapped for the other side's
@@ -9,7 +9,9 @@
 //  - Contact: device contacts become outpost contacts on the uplink side (ContactMap tokens).
 #include <functional>
 #include <optional>
+#include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "sipalg/flow.h"
@@ -25,7 +27,10 @@ std::string via_value(Transport t, const std::string& host_port, const std::stri
 // Removes every Via and returns them, top first. The top one gets received= (when the
 // source differs from its sent-by) and rport=, as RFC 3261 18.2.1 / RFC 3581 ask.
 std::vector<std::string> take_vias(Message& m, const Flow& from);
-void restore_vias(Message& m, const std::vector<std::string>& vias);
+// A serialised message with Via lines put in after its first line, in order (outpost's own
+// on a request it sends, the kept ones on a response): text, not parsed back into the
+// message, so the Vias cost no parse and no re-encoding. One allocation.
+std::string with_vias(std::string_view serialized, std::span<const std::string> vias);
 
 // True when a Via carries one of outpost's own addresses with an outpost branch.
 bool has_own_via(const Message& m, const Identity& me);
