@@ -77,7 +77,10 @@ std::optional<std::string> Bindings::token_of(const std::string& uri, const Iden
   // Most URIs asked about are devices' own contacts: a text with no "op" (and no %-escape
   // that could decode to one) cannot hold an op<token> user, so it is not parsed at all.
   if (uri.find(kUserPrefix) == std::string::npos && uri.find('%') == std::string::npos) return std::nullopt;
-  UriParts p = uri_parts(uri);
+  return token_of(uri_parts(uri), me);
+}
+
+std::optional<std::string> Bindings::token_of(const UriParts& p, const Identity& me) {
   if (!p.valid || p.user.size() <= 2 || p.user.rfind(kUserPrefix, 0) != 0) return std::nullopt;
   auto a = parse_address(p.host);
   if (!a || *a != me.uplink) return std::nullopt;

@@ -20,6 +20,8 @@
 
 namespace outpost::sip {
 
+struct UriParts;  // rewrite.h
+
 struct DeviceTarget {
   std::string contact;  // the device's own Contact URI
   Flow flow;            // where it was seen (source address, transport, connection)
@@ -44,6 +46,7 @@ class Bindings {
                             const Identity& me, Transport uplink_transport, int64_t now);
   // The token in an outpost contact (sip:op<token>@<our uplink address>), if it is one.
   static std::optional<std::string> token_of(const std::string& uri, const Identity& me);
+  static std::optional<std::string> token_of(const UriParts& uri, const Identity& me);
   const DeviceTarget* lookup(const std::string& token) const;
   void touch(const std::string& token, int64_t now);
 

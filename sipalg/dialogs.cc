@@ -29,7 +29,10 @@ std::optional<std::string> Dialogs::token_of(const std::string& uri, const Ident
   // Most Request-URIs are not outpost's od<token> contacts: without "od" (or a %-escape that
   // could decode to it) there is nothing to parse.
   if (uri.find("od") == std::string::npos && uri.find('%') == std::string::npos) return std::nullopt;
-  UriParts p = uri_parts(uri);
+  return token_of(uri_parts(uri), me);
+}
+
+std::optional<std::string> Dialogs::token_of(const UriParts& p, const Identity& me) {
   if (!p.valid || p.user.size() <= 2 || p.user.rfind("od", 0) != 0) return std::nullopt;
   auto a = parse_address(p.host);
   if (!a || *a != me.lan) return std::nullopt;

@@ -19,6 +19,8 @@
 
 namespace outpost::sip {
 
+struct UriParts;  // rewrite.h
+
 struct Dialog {
   enum class State { early, confirmed, ended };
   std::string token;             // the od<token> user part devices see in the far party's Contact
@@ -49,6 +51,7 @@ class Dialogs {
   static std::string token(const std::string& call_id, const std::string& vendor_tag);
   // The token in sip:od<token>@<LAN address>, if `uri` is one.
   static std::optional<std::string> token_of(const std::string& uri, const Identity& me);
+  static std::optional<std::string> token_of(const UriParts& uri, const Identity& me);
   static std::string contact_uri(const std::string& token, Transport lan_transport, const Identity& me,
                                  uint16_t local_port = 0);
 

@@ -180,7 +180,7 @@ ProxyCore::Target ProxyCore::uplink_target(const Message& m, bool in_dialog) {
   }
   bool has_route = m.sip()->sip_route != nullptr;
   if (has_route || in_dialog) {
-    UriParts p = uri_parts(next_hop_uri(m));
+    UriParts p = next_hop_parts(m);
     if (p.valid) {
       if (auto a = parse_address(p.host)) {
         if (!is_vendor(*a) || settings_.me.is_own(*a, p.port ? p.port : 5060)) {  // is_own_uri, parsed once
@@ -208,7 +208,7 @@ ProxyCore::Target ProxyCore::uplink_target(const Message& m, bool in_dialog) {
 
 ProxyCore::Target ProxyCore::lan_target(Message& m) {
   Target t;
-  auto token = Bindings::token_of(m.request_uri(), settings_.me);
+  auto token = Bindings::token_of(request_uri_parts(m), settings_.me);
   const DeviceTarget* device = token ? bindings_.lookup(*token) : nullptr;
   if (!device) return t;
   bindings_.touch(*token, wall_now());
@@ -718,7 +718,7 @@ void ProxyCore::hide_vendor_hops(Message& m, const Flow& vendor, const Flow& dev
 }
 
 bool ProxyCore::map_dialog_request(const Flow& from, Message& m) {
-  auto token = Dialogs::token_of(m.request_uri(), settings_.me);
+  auto token = Dialogs::token_of(request_uri_parts(m), settings_.me);
   if (!token) return true;  // not addressed to a hidden party
   Dialog* d = dialogs_.find(*token);
   if (!d || d->remote_target.empty()) return false;

@@ -53,6 +53,21 @@ std::string drop_param(const std::string& value, const std::string& name) {
   return out;
 }
 
+UriParts uri_parts(const url_t* u) {
+  UriParts p;
+  if (u && (u->url_type == url_sip || u->url_type == url_sips) && u->url_host) {
+    p.valid = true;
+    p.user = str(u->url_user);
+    p.host = str(u->url_host);
+    if (p.host.size() > 2 && p.host.front() == '[') p.host = p.host.substr(1, p.host.size() - 2);
+    p.port = u->url_port ? static_cast<uint16_t>(std::atoi(u->url_port)) : 0;
+    char buf[16] = {0};
+    if (u->url_params && url_param(u->url_params, "transport", buf, sizeof buf) > 0) p.transport = buf;
+    for (auto& c : p.transport) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  }
+  return p;
+}
+
 }  // namespace
 
 std::string via_value(Transport t, const std::string& host_port, const std::string& branch) {
@@ -99,22 +114,22 @@ bool has_own_via(const Message& m, const Identity& me) {
 }
 
 UriParts uri_parts(const std::string& uri) {
-  UriParts p;
   su_home_t home[1] = {SU_HOME_INIT(home)};
-  url_t* u = url_make(home, uri.c_str());
-  if (u && (u->url_type == url_sip || u->url_type == url_sips) && u->url_host) {
-    p.valid = true;
-    p.user = str(u->url_user);
-    p.host = str(u->url_host);
-    if (p.host.size() > 2 && p.host.front() == '[') p.host = p.host.substr(1, p.host.size() - 2);
-    p.port = u->url_port ? static_cast<uint16_t>(std::atoi(u->url_port)) : 0;
-    char buf[16] = {0};
-    if (u->url_params && url_param(u->url_params, "transport", buf, sizeof buf) > 0) p.transport = buf;
-    for (auto& c : p.transport) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  }
+  UriParts p = uri_parts(url_make(home, uri.c_str()));
   su_home_deinit(home);
   return p;
 }
+
+UriParts request_uri_parts(const Message& m) {
+  const sip_request_t* rq = m.sip()->sip_request;
+  return uri_parts(rq ? rq->rq_url : nullptr);
+}
+
+UriParts next_hop_parts(const Message& m) {
+  const sip_t* s = m.sip();
+  return s->sip_route ? uri_parts(s->sip_route->r_url) : request_uri_parts(m);
+}
+
 
 bool is_own_uri(const std::string& uri, const Identity& me) {
   UriParts p = uri_parts(uri);
@@ -140,12 +155,6 @@ int pop_own_routes(Message& m, const Identity& me) {
     ++popped;
   }
   return popped;
-}
-
-std::string next_hop_uri(const Message& m) {
-  sip_t* s = m.sip();
-  if (s->sip_route) return url_text(m.home(), s->sip_route->r_url);
-  return m.request_uri();
 }
 
 std::string record_route_value(Side side, Transport t, const Identity& me, uint16_t local_port) {

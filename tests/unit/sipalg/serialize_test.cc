@@ -214,3 +214,32 @@ TEST_CASE("with_vias puts the kept Via lines after the first line, in order", "[
   CHECK(with_vias(no_via, {}) == no_via);
   CHECK(with_vias("garbage", vias) == "garbage");
 }
+
+TEST_CASE("URI parts read from the parsed message equal those parsed from the text", "[sip][serialize]") {
+  auto same = [](const UriParts& a, const UriParts& b) {
+    return a.valid == b.valid && a.user == b.user && a.host == b.host && a.port == b.port && a.transport == b.transport;
+  };
+  const std::string request_uri = "sip:%6Fdabc@[2001:db8::1]:5070;transport=TCP;lr";
+  std::string text = crlf(
+      "INVITE " + request_uri + " SIP/2.0\n"
+      "Via: SIP/2.0/UDP 203.0.113.5;branch=z9hG4bKv1\n"
+      "Route: <sip:203.0.113.9:5062;transport=tls;lr>\n"
+      "From: <sip:alice@vendor.example>;tag=a1\n"
+      "To: <sip:bob@vendor.example>\n"
+      "Call-ID: c4\n"
+      "CSeq: 1 INVITE\n"
+      "Content-Length: 0\n"
+      "\n");
+  Message m = parse_ok(text);
+  UriParts r = request_uri_parts(m);
+  CHECK(same(r, uri_parts(request_uri)));
+  CHECK(r.user == "odabc");
+  CHECK(r.host == "2001:db8::1");
+  CHECK(r.port == 5070);
+  CHECK(r.transport == "tcp");
+  UriParts hop = next_hop_parts(m);
+  CHECK(same(hop, uri_parts(std::string("sip:203.0.113.9:5062;transport=tls;lr"))));
+  CHECK(hop.transport == "tls");
+  m.remove_all("Route");
+  CHECK(same(next_hop_parts(m), r));
+}
