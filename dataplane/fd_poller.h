@@ -32,13 +32,22 @@ struct Readiness {
   bool readable = false;
   bool writable = false;
   bool peer_closed = false;  // EPOLLRDHUP seen: a read after a short read returns the FIN
+  bool failed = false;       // EPOLLERR seen: the next read may return the error, not the FIN
   void add(uint32_t events) {
     if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) readable = true;
     if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) writable = true;
     if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) peer_closed = true;
+    if (events & EPOLLERR) failed = true;
   }
   // After a read that returned less than asked: drained, unless a FIN is still to be read.
   void short_read() { readable = peer_closed; }
+  // After a short read: the peer's FIN has arrived (EPOLLRDHUP, no error) and everything
+  // before it has been read, so the next read would return 0. HAProxy reads the end of a
+  // stream the same way: one recv(2) per closing direction saved.
+  bool fin_follows_short_read() const { return peer_closed && !failed; }
+  // After a short read: the next read would return the error EPOLLERR announced. On a TCP
+  // socket without IP_RECVERR that error is fatal (reset, timeout), so it need not be read.
+  bool error_follows_short_read() const { return failed; }
 };
 
 class FdPoller {

@@ -94,10 +94,12 @@ void Relay::moved(Direction& d, size_t n) {
 }
 
 // The FIN from d.from has been read and everything before it delivered: pass it on.
+// When the other direction has ended already, close(2) sends that FIN (d.to's own FIN has
+// been read, so nothing unread there turns the close into an RST): no shutdown(2) for it.
 void Relay::end_direction(Direction& d) {
   d.done = true;
+  if (dirs_[0].done && dirs_[1].done) return finish(RelayEnd::closed);
   ::shutdown(d.to->get(), SHUT_WR);
-  if (dirs_[0].done && dirs_[1].done) finish(RelayEnd::closed);
 }
 
 void Relay::pump_splice(Direction& d) {
@@ -135,7 +137,10 @@ void Relay::pump_copy(Direction& d) {
     if (d.begin < d.end) {
       if (!d.to_ready->writable) return;  // the next EPOLLOUT resumes
       const size_t want = d.end - d.begin;
-      ssize_t n = ::send(to, d.data + d.begin, want, MSG_NOSIGNAL | MSG_DONTWAIT);
+      // The FIN follows these bytes: MSG_MORE holds them until the shutdown or close, so
+      // they leave in one segment with it (one packet less for both peers' kernels).
+      const int more = d.eof ? MSG_MORE : 0;
+      ssize_t n = ::send(to, d.data + d.begin, want, MSG_NOSIGNAL | MSG_DONTWAIT | more);
       if (n > 0) {
         d.begin += size_t(n);
         if (size_t(n) < want) d.to_ready->writable = false;  // the send buffer is full
@@ -147,6 +152,8 @@ void Relay::pump_copy(Direction& d) {
       return failed(*d.to, n < 0 ? errno : 0);
     }
     if (d.eof) return end_direction(d);
+    // What was read before the error has been passed on; the peer's socket needs no RST.
+    if (d.broken) return failed(*d.from, ECONNRESET);
     if (!d.from_ready->readable) {
       if (d.buffer) pool_->give(std::move(d.buffer));  // the burst is over
       d.burst = false;
@@ -168,8 +175,14 @@ void Relay::pump_copy(Direction& d) {
       d.data = into;
       d.begin = 0;
       d.end = size_t(n);
-      if (size_t(n) < room) d.from_ready->short_read();  // drained: no read that ends in EAGAIN
-      else d.burst = true;
+      if (size_t(n) < room) {
+        // Drained: no read that ends in EAGAIN, nor one that only returns 0 or the error.
+        d.from_ready->short_read();
+        d.eof = d.from_ready->fin_follows_short_read();
+        d.broken = d.from_ready->error_follows_short_read();
+      } else {
+        d.burst = true;
+      }
     } else if (n == 0) {
       d.eof = true;
     } else if (errno == EAGAIN) {

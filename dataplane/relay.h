@@ -89,6 +89,7 @@ class Relay {
     bool burst = false;
     bool spliced = false;                // this direction moves through its pipe
     bool eof = false;
+    bool broken = false;                 // copy mode: the connection of `from` is gone (EPOLLERR)
     bool done = false;
   };
 

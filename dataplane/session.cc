@@ -7,6 +7,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/write.hpp>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 
 #include "dataplane/client_hello.h"
@@ -24,10 +25,23 @@ constexpr uint32_t kMaxCacheTtl = 60;
 
 // The upstream socket is not accepted, so it inherits nothing: the two options that matter
 // (no Nagle delay on the handshake's small records, keep-alive for idle WebSockets).
-void tune(int fd) {
+void tune(int fd, bool keepalive) {
   int on = 1;
   ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
-  ::setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof on);
+  if (keepalive) ::setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof on);
+}
+
+// Keep-alive probes start after net.ipv4.tcp_keepalive_time of silence (7200 s by default);
+// a relay silent for idle_timeout is closed before that unless idle_timeout is longer, and
+// then SO_KEEPALIVE would never send a probe: a setsockopt(2) per connection for nothing.
+// Read at start and reload, in the daemon's network namespace; unreadable: keep-alive on.
+bool keepalive_can_probe(std::chrono::seconds idle_timeout) {
+  long keepalive_time = 0;
+  if (FILE* f = std::fopen("/proc/sys/net/ipv4/tcp_keepalive_time", "r")) {
+    if (std::fscanf(f, "%ld", &keepalive_time) != 1) keepalive_time = 0;
+    std::fclose(f);
+  }
+  return keepalive_time <= 0 || idle_timeout.count() > keepalive_time;
 }
 
 std::string peer_text(const tcp::endpoint& ep) { return Endpoint{ep.address(), ep.port()}.to_string(); }
@@ -39,6 +53,7 @@ ProxySettings ProxySettings::from_config(const config::Config& c) {
   s.hello_timeout = std::chrono::milliseconds(c.tls.client_hello_timeout_ms);
   s.connect_timeout = std::chrono::milliseconds(c.tls.connect_timeout_ms);
   s.idle_timeout = std::chrono::seconds(c.tls.idle_timeout_s);
+  s.upstream_keepalive = keepalive_can_probe(s.idle_timeout);
   s.max_connections = c.tls.max_connections;
   s.relay = c.tls.relay == "copy" ? RelayMode::copy : c.tls.relay == "splice" ? RelayMode::splice : RelayMode::automatic;
   s.own_addresses.push_back(c.lan.address.address);
@@ -134,7 +149,11 @@ void Session::start() {
   if (!state_->poller.add(client_.get(), FdPoller::kStream, client_end_)) return refuse(Refusal::closed_early);
   self_ = shared_from_this();
   state_->watch(Deadline::hello, weak_from_this(), 0);
-  // The first EPOLLIN (at once if the ClientHello is already queued) starts the reading.
+  // The listener defers the accept until the first bytes are queued (TCP_DEFER_ACCEPT,
+  // tls_component.cc), so they are read now, not after another epoll round. A client silent
+  // for the whole deferral comes without them: this read finds EAGAIN and EPOLLIN resumes.
+  client_ready_.readable = true;
+  read_first_bytes();
 }
 
 // Lets go of the session once the io_context has finished the current batch of events.
@@ -333,7 +352,7 @@ void Session::connect_failed(const std::string& why) {
 
 void Session::connected() {
   connecting_ = false;
-  tune(upstream_.get());
+  tune(upstream_.get(), state_->settings.upstream_keepalive);
   replaying_ = true;
   send_replay();
 }

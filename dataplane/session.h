@@ -33,6 +33,9 @@ struct ProxySettings {
   std::chrono::seconds idle_timeout{600};
   unsigned max_connections = 4096;
   RelayMode relay = RelayMode::splice;
+  // SO_KEEPALIVE on the upstream socket: only when a connection can stay silent long enough
+  // for the kernel to probe it (session.cc, from_config).
+  bool upstream_keepalive = true;
   std::vector<IpAddress> own_addresses;  // the LAN addresses: a vendor name must never resolve here
 
   static ProxySettings from_config(const config::Config& config);

@@ -47,6 +47,16 @@ class Listener : public std::enable_shared_from_this<Listener>, private PolledFd
     // here, they cost no system call per connection.
     ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
     ::setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof on);
+    // A connection is handed to accept(2) only once its first bytes (ClientHello, request
+    // head) have arrived, so the session reads them at once: no wakeup for the bare
+    // handshake and one epoll round less per connection. A client that stays silent waits
+    // in the kernel's SYN queue (no descriptor, no session, not counted in max_connections)
+    // and is accepted without data after one SYN-ACK retransmission (~1 s, the value is
+    // rounded to retransmissions); the ClientHello deadline runs from then, so a silent
+    // slowloris is reset about a second later than without the deferral, one that sends a
+    // partial hello exactly as before. Best effort: without it sessions still work.
+    const int defer_s = 1;
+    ::setsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &defer_s, sizeof defer_s);
     return l;
   }
   void start() {

@@ -1,6 +1,10 @@
 // The relay engines between real TCP sockets on loopback: every byte both ways, a FIN
 // passed on while the other direction keeps flowing (half-close), a reset passed on.
 #include <catch2/catch.hpp>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/socket.h>
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
@@ -156,6 +160,44 @@ TEST_CASE("a reset by the browser resets the vendor", "[dataplane][relay]") {
   boost::system::error_code ec;
   read_all(rig.vendor, ec);
   CHECK(ec == asio::error::connection_reset);
+}
+
+// The copy engine does not read the error EPOLLERR announces (nor the 0 after EPOLLRDHUP):
+// what arrived before the reset still reaches the other side, then the RST.
+TEST_CASE("bytes sent just before a reset are passed on before the reset", "[dataplane][relay]") {
+  auto mode = GENERATE(RelayMode::copy, RelayMode::automatic, RelayMode::splice);
+  Rig rig(mode);
+  asio::write(rig.browser, asio::buffer(std::string("bye")));
+  rig.browser.set_option(asio::socket_base::linger(true, 0));
+  rig.browser.close();
+  CHECK(rig.end() == RelayEnd::reset);
+  boost::system::error_code ec;
+  CHECK(read_all(rig.vendor, ec) == std::vector<uint8_t>{'b', 'y', 'e'});
+  CHECK(ec == asio::error::connection_reset);
+  CHECK(rig.up == 3);
+}
+
+// tls_component.cc defers accepting until the first bytes have arrived (TCP_DEFER_ACCEPT),
+// and the Session reads them at once after accept4(2), without waiting for an EPOLLIN.
+TEST_CASE("a deferring listener hands over a connection with its first bytes", "[dataplane][relay]") {
+  asio::io_context io;
+  tcp::acceptor listener(io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+  const int defer_s = 1;
+  REQUIRE(::setsockopt(listener.native_handle(), IPPROTO_TCP, TCP_DEFER_ACCEPT, &defer_s, sizeof defer_s) == 0);
+  listener.native_non_blocking(true);  // as the daemon's (SOCK_NONBLOCK)
+  tcp::socket client(io);
+  client.connect(listener.local_endpoint());
+  // The handshake is complete on the client's side, but nothing is queued for accept yet.
+  CHECK(::accept4(listener.native_handle(), nullptr, nullptr, SOCK_NONBLOCK) == -1);
+  CHECK(errno == EAGAIN);
+  asio::write(client, asio::buffer(std::string("\x16hello")));
+  pollfd p{listener.native_handle(), POLLIN, 0};
+  REQUIRE(::poll(&p, 1, 10000) == 1);
+  const int accepted = ::accept4(listener.native_handle(), nullptr, nullptr, SOCK_NONBLOCK);
+  REQUIRE(accepted >= 0);
+  char buf[16];
+  CHECK(::recv(accepted, buf, sizeof buf, MSG_DONTWAIT) == 6);  // no wait: the bytes came with it
+  ::close(accepted);
 }
 
 // tls_component.cc sets TCP_NODELAY and SO_KEEPALIVE on the listening socket only: the
