@@ -11,6 +11,7 @@
 #include <sofia-sip/su_alloc.h>
 #include <sofia-sip/url.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cstring>
 #include <vector>
@@ -78,13 +79,14 @@ Message::~Message() {
 }
 su_home_t* Message::home() const { return msg_home(msg_); }
 
-void Message::set_text(msg_common_t* h, std::string_view text) {
+const char* Message::set_text(msg_common_t* h, std::string_view text, size_t line_length) {
   clear_received_text(msg_, h);  // a comma-list member's line is re-encoded whole
   char* copy = static_cast<char*>(su_alloc(home(), text.size()));
-  if (!copy) return;  // left cleared: encoded from its fields
+  if (!copy) return nullptr;  // left cleared: encoded from its fields
   std::memcpy(copy, text.data(), text.size());
   h->h_data = copy;
-  h->h_len = text.size();
+  h->h_len = std::min(line_length, text.size());
+  return copy;
 }
 
 namespace {
@@ -158,8 +160,28 @@ std::string Message::user_agent() const {
   return sip_->sip_user_agent ? str(sip_->sip_user_agent->g_string) : std::string();
 }
 uint32_t Message::cseq() const { return sip_->sip_cseq->cs_seq; }
-std::string Message::from_value() const { return header_text(home(), reinterpret_cast<sip_header_t*>(sip_->sip_from)); }
-std::string Message::to_value() const { return header_text(home(), reinterpret_cast<sip_header_t*>(sip_->sip_to)); }
+namespace {
+// A header's value as received ("From: <sip:a@b>;tag=1\r\n" -> "<sip:a@b>;tag=1") while it
+// still holds its own unfolded line; else printed from its fields (sofia's printer is
+// ~1 k instructions, and the proxy keeps From and To of every transaction).
+std::string value_text(su_home_t* home, const sip_header_t* h) {
+  const msg_common_t* c = h->sh_common;
+  if (c->h_data && c->h_len) {
+    std::string_view line(static_cast<const char*>(c->h_data), c->h_len);
+    size_t colon = line.find(':');
+    size_t begin = line.find_first_not_of(" \t", colon == std::string_view::npos ? line.size() : colon + 1);
+    size_t end = line.find_last_not_of(" \t\r\n");
+    if (begin != std::string_view::npos && end != std::string_view::npos && end >= begin) {
+      std::string_view value = line.substr(begin, end - begin + 1);
+      if (value.find_first_of("\r\n") == std::string_view::npos) return std::string(value);
+    }
+  }
+  return header_text(home, h);
+}
+}  // namespace
+
+std::string Message::from_value() const { return value_text(home(), reinterpret_cast<sip_header_t*>(sip_->sip_from)); }
+std::string Message::to_value() const { return value_text(home(), reinterpret_cast<sip_header_t*>(sip_->sip_to)); }
 std::string Message::to_uri() const {
   return url_text(home(), sip_->sip_to->a_url);
 }
@@ -268,9 +290,14 @@ void Message::set_call_id(const std::string& call_id) {
   // In place when the new value is one token (outpost's own hidden Call-IDs and the ones it
   // translates back are): no parse of a new header, and its text written here.
   if (current && !call_id.empty() && call_id.find_first_of(" \t\r\n,;\"<>") == std::string::npos) {
-    current->i_id = su_strdup(home(), call_id.c_str());
-    current->i_hash = static_cast<uint32_t>(msg_hash_string(current->i_id));
-    set_text(current->i_common, "Call-ID: " + call_id + "\r\n");
+    // One allocation in the message's home (su_alloc is ~1 k instructions): the line, then
+    // the value as a C string for the parsed field.
+    std::string block = "Call-ID: ";
+    block.append(call_id).append("\r\n").append(call_id).push_back('\0');
+    if (const char* copy = set_text(current->i_common, block, block.size() - call_id.size() - 1)) {
+      current->i_id = copy + block.size() - call_id.size() - 1;
+      current->i_hash = static_cast<uint32_t>(msg_hash_string(current->i_id));
+    }
     return;
   }
   auto* i = sip_call_id_make(home(), call_id.c_str());

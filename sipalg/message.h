@@ -83,8 +83,10 @@ class Message {
  private:
   Message(struct msg_s* m);
   // Sets the text serialize() sends for header `h` (name, value and CRLF), written by
-  // outpost where sofia's encoder would print it back with snprintf.
-  void set_text(struct msg_common_s* h, std::string_view text);
+  // outpost where sofia's encoder would print it back with snprintf: the first
+  // `line_length` bytes of `text`, copied into the message's home (returned; the rest of
+  // the copy is the caller's).
+  const char* set_text(struct msg_common_s* h, std::string_view text, size_t line_length = std::string_view::npos);
   struct msg_s* msg_ = nullptr;
   struct sip_s* sip_ = nullptr;
 };

@@ -243,3 +243,21 @@ TEST_CASE("URI parts read from the parsed message equal those parsed from the te
   m.remove_all("Route");
   CHECK(same(next_hop_parts(m), r));
 }
+
+TEST_CASE("From/To values: the received text while untouched, printed once changed or folded", "[sip][serialize]") {
+  std::string text = crlf(
+      "INVITE sip:bob@vendor.example SIP/2.0\n"
+      "Via: SIP/2.0/UDP 10.20.0.10:5062;branch=z9hG4bKdev1\n"
+      "f:   \"Alice A\"  <sip:alice@vendor.example>;tag=a1  \n"
+      "To: <sip:bob@vendor.example>\n"
+      " ;x=1\n"
+      "Call-ID: c5\n"
+      "CSeq: 1 INVITE\n"
+      "Content-Length: 0\n"
+      "\n");
+  Message m = parse_ok(text);
+  CHECK(m.from_value() == "\"Alice A\"  <sip:alice@vendor.example>;tag=a1");
+  CHECK(m.to_value() == "<sip:bob@vendor.example>;x=1");  // folded: printed by sofia
+  set_from(m, "<sip:carol@vendor.example>;tag=c1");
+  CHECK(m.from_value() == "<sip:carol@vendor.example>;tag=c1");
+}
