@@ -109,15 +109,34 @@ const char* header_limits(std::string_view bytes) {
   }
   return nullptr;
 }
+
+bool head_is_crlf_only(std::string_view bytes) {
+  size_t end = bytes.find("\r\n\r\n");
+  std::string_view head = bytes.substr(0, end == std::string_view::npos ? bytes.size() : end + 2);
+  for (size_t lf = head.find('\n'); lf != std::string_view::npos; lf = head.find('\n', lf + 1))
+    if (lf == 0 || head[lf - 1] != '\r') return false;
+  for (size_t cr = head.find('\r'); cr != std::string_view::npos; cr = head.find('\r', cr + 1))
+    if (cr + 1 >= head.size() || head[cr + 1] != '\n') return false;
+  return true;
+}
 }  // namespace
 
 std::variant<Message, ParseError> Message::parse(std::string_view bytes) {
   if (bytes.empty()) return ParseError{"empty", false, {}};
   if (const char* why = header_limits(bytes)) return ParseError{why, false, {}};
   // sofia's parser takes a length; a NUL byte in a header is still refused below.
-  msg_t* m = msg_make(sip_default_mclass(), MSG_DO_EXTRACT_COPY, bytes.data(), static_cast<ssize_t>(bytes.size()));
+  // The parser keeps each header's received text (MSG_DO_EXTRACT_COPY), which serialize()
+  // then sends for the headers outpost leaves alone; a message with a bare-LF line in its
+  // head (or a bare CR) is parsed without it, so that every line it sends ends in CRLF
+  // (RFC 3261 7).
+  const bool crlf_only = head_is_crlf_only(bytes);
+  msg_t* m = msg_make(sip_default_mclass(), crlf_only ? MSG_DO_EXTRACT_COPY : 0, bytes.data(),
+                      static_cast<ssize_t>(bytes.size()));
   if (!m) return ParseError{"unparsable", false, {}};
   Message message(m);
+  // (The empty line keeps its received text either way: it is written here.)
+  if (!crlf_only && message.sip_ && message.sip_->sip_separator)
+    message.set_text(message.sip_->sip_separator->sep_common, "\r\n");
   if (msg_has_error(m) || !message.sip_) return ParseError{"framing error", false, {}};
   // A datagram shorter than its Content-Length was cut: never relay half a body.
   if (const sip_content_length_t* cl = message.sip_->sip_content_length) {

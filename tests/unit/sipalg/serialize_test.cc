@@ -261,3 +261,17 @@ TEST_CASE("From/To values: the received text while untouched, printed once chang
   set_from(m, "<sip:carol@vendor.example>;tag=c1");
   CHECK(m.from_value() == "<sip:carol@vendor.example>;tag=c1");
 }
+
+TEST_CASE("a message with bare-LF lines goes out with CRLF on every line of its head", "[sip][serialize]") {
+  std::string text =
+      "OPTIONS sip:10.20.0.1 SIP/2.0\nv: SIP/2.0/UDP 10.20.0.10;branch=z9hG4bKx\nf: <sip:a@b>;tag=1\n"
+      "t: <sip:c@d>\ni: abc\nCSeq: 2 OPTIONS\nl: 0\n\n";
+  Message m = parse_ok(text);
+  m.set_max_forwards(69);
+  std::string out = m.serialize();
+  size_t head_end = out.find("\r\n\r\n");
+  REQUIRE(head_end != std::string::npos);
+  for (size_t i = 0; i < head_end + 4; ++i)
+    if (out[i] == '\n') CHECK(out[i - 1] == '\r');
+  CHECK(parse_ok(out).call_id() == "abc");
+}
