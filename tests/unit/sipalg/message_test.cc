@@ -11,11 +11,6 @@ using namespace outpost::sip;
 using namespace outpost::sip::test;
 
 namespace {
-Message parse_ok(const std::string& text) {
-  auto r = Message::parse(text);
-  if (auto* e = std::get_if<ParseError>(&r)) FAIL("parse failed: " << e->reason);
-  return std::move(std::get<Message>(r));
-}
 ParseError parse_bad(const std::string& text) {
   auto r = Message::parse(text);
   REQUIRE(std::holds_alternative<ParseError>(r));

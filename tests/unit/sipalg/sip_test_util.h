@@ -1,10 +1,14 @@
 #pragma once
 // Shared pieces of the sipalg unit tests: sample messages, a Sender that records what the
 // proxy sends, and header extraction from raw text.
+#include <catch2/catch.hpp>
+
 #include <string>
+#include <variant>
 #include <vector>
 
 #include "sipalg/flow.h"
+#include "sipalg/message.h"
 #include "sipalg/transport.h"
 
 namespace outpost::sip::test {
@@ -47,6 +51,13 @@ inline const std::string kRegister = crlf(
     "Contact: <sip:alice@10.20.0.10:5062>;expires=120\n"
     "Content-Length: 0\n"
     "\n");
+
+// A message the test expects to parse; fails the test with the parser's reason otherwise.
+inline Message parse_ok(const std::string& text) {
+  auto r = Message::parse(text);
+  if (auto* e = std::get_if<ParseError>(&r)) FAIL("parse failed: " << e->reason);
+  return std::move(std::get<Message>(r));
+}
 
 struct Sent {
   Flow to;
