@@ -121,15 +121,6 @@ nlohmann::json call_record(const Dialog& d) {
 
 namespace {
 
-// The CSV line is built by appending to one string (one line per ended call: no JSON in
-// between, no temporaries per field).
-template <class Integer>
-void append_number(std::string& out, Integer v) {
-  char buf[24];
-  auto r = std::to_chars(buf, buf + sizeof buf, v);
-  out.append(buf, r.ptr);
-}
-
 // RFC 4180: quoted when it holds a comma, quote, CR or LF; quotes doubled. SIP URIs and
 // display names can hold all of these.
 void append_csv_field(std::string& out, std::string_view v) {
@@ -158,6 +149,8 @@ std::string call_record_csv_header() {
          "streams,packets_to_vendor,packets_to_lan,lost_to_vendor,lost_to_lan,jitter_ms_max,mos_min\r\n";
 }
 
+// The CSV line is built by appending to one string (one line per ended call: no JSON in
+// between, no temporaries per field).
 std::string call_record_csv(const Dialog& d, const media::CallMediaTotals& media) {
   std::string line;
   line.reserve(256 + d.from.size() + d.to.size());
@@ -169,7 +162,7 @@ std::string call_record_csv(const Dialog& d, const media::CallMediaTotals& media
   line += ',';
   append_iso_utc(line, d.end);
   line += ',';
-  append_number(line, duration_s(d));
+  append_decimal(line, duration_s(d));
   line += ',';
   append_csv_field(line, d.from);
   line += ',';
@@ -177,7 +170,7 @@ std::string call_record_csv(const Dialog& d, const media::CallMediaTotals& media
   line += ',';
   line += direction(d);
   line += ',';
-  if (d.status) append_number(line, d.status);
+  if (d.status) append_decimal(line, d.status);
   line += ',';
   line += disposition(d);
   line += ',';
@@ -191,7 +184,7 @@ std::string call_record_csv(const Dialog& d, const media::CallMediaTotals& media
     for (uint64_t n : {uint64_t(media.streams), media.packets_to_vendor, media.packets_to_lan, media.lost_to_vendor,
                        media.lost_to_lan}) {
       line += ',';
-      append_number(line, n);
+      append_decimal(line, n);
     }
     line += ',';
     append_fixed(line, media.jitter_ms_max, 2);

@@ -12,11 +12,11 @@
 #include <sofia-sip/url.h>
 
 #include <algorithm>
-#include <charconv>
 #include <cstring>
 #include <vector>
 
 #include "sipalg/sofia_text.h"
+#include "sipalg/token_text.h"
 
 namespace outpost::sip {
 namespace {
@@ -349,8 +349,8 @@ void Message::set_max_forwards(unsigned long value) {
   if (sip_->sip_max_forwards) {
     sip_->sip_max_forwards->mf_count = value;
     std::string line = "Max-Forwards: ";
-    char digits[20];
-    line.append(digits, std::to_chars(digits, digits + sizeof digits, value).ptr).append("\r\n");
+    append_decimal(line, value);
+    line += "\r\n";
     set_text(sip_->sip_max_forwards->mf_common, line);
     return;
   }

@@ -130,7 +130,6 @@ UriParts next_hop_parts(const Message& m) {
   return s->sip_route ? uri_parts(s->sip_route->r_url) : request_uri_parts(m);
 }
 
-
 bool is_own_uri(const std::string& uri, const Identity& me) {
   UriParts p = uri_parts(uri);
   if (!p.valid) return false;

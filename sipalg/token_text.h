@@ -1,7 +1,8 @@
 #pragma once
 // Private to sipalg/: the text of the tokens outpost invents (Via branches, tags, hidden
-// Call-IDs, contact and dialog tokens). Several are made per proxied message, so they are
-// written digit by digit: snprintf was ~2 k instructions each.
+// Call-IDs, contact and dialog tokens) and of the numbers it writes into messages and call
+// records. Several are made per proxied message, so they are written digit by digit:
+// snprintf was ~2 k instructions each.
 #include <charconv>
 #include <cstdint>
 #include <string>
@@ -30,8 +31,9 @@ inline void append_hex(std::string& out, uint64_t v) {
   out.append(text, std::to_chars(text, text + sizeof text, v, 16).ptr);
 }
 
-inline void append_decimal(std::string& out, uint64_t v) {
-  char text[20];
+template <class Integer>
+void append_decimal(std::string& out, Integer v) {
+  char text[24];
   out.append(text, std::to_chars(text, text + sizeof text, v).ptr);
 }
 
