@@ -5,7 +5,7 @@
 
 namespace outpost::sip {
 
-std::string CallIds::hide(const std::string& call_id) {
+std::string CallIds::hide(std::string_view call_id) {
   // Deterministic (FNV-1a 64): the same dialog keeps the same hidden Call-ID even if
   // the table is lost; the LAN text itself never leaves.
   std::string hidden = "op";
@@ -13,39 +13,29 @@ std::string CallIds::hide(const std::string& call_id) {
   return hidden;
 }
 
-std::string CallIds::alias(const std::string& call_id) {
+std::string CallIds::alias(std::string_view call_id) {
   std::string h = hide(call_id);
   h[1] = 'v';
   return h;
 }
 
-std::string CallIds::translate(const std::string& call_id, Side from, int64_t now) {
-  if (from == Side::uplink) {
-    if (auto it = revealed_.find(call_id); it != revealed_.end()) {
-      it->second.last_used = now;
-      return it->second.other;
-    }
-    if (auto it = aliased_.find(call_id); it != aliased_.end()) {
-      it->second.last_used = now;
-      return it->second.other;
-    }
-    std::string a = alias(call_id);
-    aliased_[call_id] = {a, now};
-    unaliased_[a] = {call_id, now};
-    return a;
-  }
-  if (auto it = hidden_.find(call_id); it != hidden_.end()) {
+const std::string& CallIds::translate(std::string_view call_id, Side from, int64_t now) {
+  // Seen before: a name outpost gave (back to the original) or an original it named.
+  Table& known = from == Side::uplink ? revealed_ : hidden_;
+  Table& foreign = from == Side::uplink ? aliased_ : unaliased_;
+  if (auto it = known.find(call_id); it != known.end()) {
     it->second.last_used = now;
     return it->second.other;
   }
-  if (auto it = unaliased_.find(call_id); it != unaliased_.end()) {
+  if (auto it = foreign.find(call_id); it != foreign.end()) {
     it->second.last_used = now;
     return it->second.other;
   }
-  std::string h = hide(call_id);
-  hidden_[call_id] = {h, now};
-  revealed_[h] = {call_id, now};
-  return h;
+  std::string fresh = from == Side::uplink ? alias(call_id) : hide(call_id);
+  Table& forward = from == Side::uplink ? aliased_ : hidden_;
+  Table& backward = from == Side::uplink ? unaliased_ : revealed_;
+  backward[fresh] = {std::string(call_id), now};
+  return forward.insert_or_assign(std::string(call_id), Entry{std::move(fresh), now}).first->second.other;
 }
 
 void CallIds::expire(int64_t now, int64_t idle) {

@@ -168,6 +168,10 @@ std::string Message::method() const {
 }
 int Message::status() const { return sip_->sip_status ? sip_->sip_status->st_status : 0; }
 std::string Message::call_id() const { return str(sip_->sip_call_id->i_id); }
+std::string_view Message::call_id_view() const {
+  const char* id = sip_->sip_call_id->i_id;
+  return id ? std::string_view(id) : std::string_view();
+}
 std::string Message::top_branch() const { return sip_->sip_via ? str(sip_->sip_via->v_branch) : std::string(); }
 std::string Message::request_uri() const {
   if (!sip_->sip_request) return {};
@@ -303,9 +307,9 @@ void Message::set_request_uri(const std::string& uri) {
   set_text(rq->rq_common, line);
 }
 
-void Message::set_call_id(const std::string& call_id) {
+void Message::set_call_id(std::string_view call_id) {
   sip_call_id_t* current = sip_->sip_call_id;
-  if (current && call_id == str(current->i_id)) return;
+  if (current && current->i_id && call_id == current->i_id) return;
   // In place when the new value is one token (outpost's own hidden Call-IDs and the ones it
   // translates back are): no parse of a new header, and its text written here.
   if (current && !call_id.empty() && call_id.find_first_of(" \t\r\n,;\"<>") == std::string::npos) {
@@ -319,7 +323,7 @@ void Message::set_call_id(const std::string& call_id) {
     }
     return;
   }
-  auto* i = sip_call_id_make(home(), call_id.c_str());
+  auto* i = sip_call_id_make(home(), std::string(call_id).c_str());
   if (!i) return;
   if (sip_->sip_call_id) sip_header_remove(msg_, sip_, reinterpret_cast<sip_header_t*>(sip_->sip_call_id));
   sip_header_insert(msg_, sip_, reinterpret_cast<sip_header_t*>(i));

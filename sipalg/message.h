@@ -47,6 +47,7 @@ class Message {
   std::string method() const;  // request method, or the CSeq method of a response
   int status() const;          // 0 for requests
   std::string call_id() const;
+  std::string_view call_id_view() const;  // into the message: valid while it lives
   std::string top_branch() const;
   std::string request_uri() const;  // "" for responses
   std::string from_tag() const;
@@ -74,7 +75,7 @@ class Message {
   void remove_all(const char* name);
   bool add_header(const char* name, const std::string& value);  // prepends for list headers
   void set_request_uri(const std::string& uri);
-  void set_call_id(const std::string& call_id);
+  void set_call_id(std::string_view call_id);
   bool replace_body(const std::string& content_type, const std::string& body);
   // Max-Forwards: nullopt if absent.
   std::optional<unsigned long> max_forwards() const;

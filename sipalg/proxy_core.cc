@@ -325,12 +325,14 @@ void ProxyCore::rewrite_sdp(Message& m, Side from) {
     return;
   counters_.stats.sdp_bodies.inc();
   // Called before hide_call_id: the media layer always gets the Call-ID the vendor sees.
-  std::string key = from == Side::lan ? call_ids_.translate(m.call_id(), from, wall_now()) : m.call_id();
+  std::string key = from == Side::lan ? call_ids_.translate(m.call_id_view(), from, wall_now()) : m.call_id();
   SdpContext ctx{from, key, m.method(), m.status()};
   if (auto body = sdp_.rewrite(ctx, m.body())) m.replace_body("application/sdp", *body);
 }
 
-void ProxyCore::hide_call_id(Message& m, Side from) { m.set_call_id(call_ids_.translate(m.call_id(), from, wall_now())); }
+void ProxyCore::hide_call_id(Message& m, Side from) {
+  m.set_call_id(call_ids_.translate(m.call_id_view(), from, wall_now()));
+}
 
 void ProxyCore::forward_stateless(const Flow& from, Message& m, const Flow& to) {
   take_vias(m, from);
@@ -666,7 +668,7 @@ std::string ProxyCore::dialog_token(const Message& m, Side from) {
   const bool request = m.is_request();
   std::string tag = from == Side::uplink ? (request ? m.from_tag() : m.to_tag()) : (request ? m.to_tag() : m.from_tag());
   if (tag.empty()) return {};
-  std::string call_id = from == Side::uplink ? m.call_id() : call_ids_.translate(m.call_id(), Side::lan, wall_now());
+  std::string call_id = from == Side::uplink ? m.call_id() : call_ids_.translate(m.call_id_view(), Side::lan, wall_now());
   return Dialogs::token(call_id, tag);
 }
 

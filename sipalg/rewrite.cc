@@ -248,8 +248,18 @@ bool word_char(char c) { return std::isalnum(static_cast<unsigned char>(c)) || c
 
 std::string replace_lan_literals(std::string_view text, const std::function<bool(const IpAddress&)>& is_lan,
                                  const std::string& replacement, int* replaced) {
+  // Most texts hold no LAN literal: nothing is copied until the first one is found, and
+  // `out` then takes the text before it.
   std::string out;
-  out.reserve(text.size());
+  bool copying = false;
+  auto emit = [&](std::string_view piece, size_t at) {
+    if (!copying) {
+      out.reserve(text.size());
+      out.assign(text.substr(0, at));
+      copying = true;
+    }
+    out += piece;
+  };
   size_t i = 0;
   while (i < text.size()) {
     const char c = text[i];
@@ -258,7 +268,7 @@ std::string replace_lan_literals(std::string_view text, const std::function<bool
       if (end != std::string_view::npos) {
         auto a = parse_address(text.substr(i + 1, end - i - 1));
         if (a && is_lan(*a)) {
-          out += replacement;
+          emit(replacement, i);
           if (replaced) ++*replaced;
           i = end + 1;
           continue;
@@ -272,27 +282,30 @@ std::string replace_lan_literals(std::string_view text, const std::function<bool
       const bool bounded = end >= text.size() || !word_char(text[end]);
       auto a = bounded && std::count(token.begin(), token.end(), '.') == 3 ? parse_address(token) : std::nullopt;
       if (a && is_lan(*a)) {
-        out += replacement;
+        emit(replacement, i);
         if (replaced) ++*replaced;
-      } else {
+      } else if (copying) {
         out += token;
       }
       i += token.size();
       continue;
     }
-    out += c;
+    if (copying) out += c;
     ++i;
   }
-  return out;
+  return copying ? out : std::string(text);
 }
 
 int hide_lan_hosts(Message& m, const std::function<bool(const IpAddress&)>& is_lan, const std::string& replacement) {
   int changed = 0;
   su_home_t* home = m.home();
   sip_t* s = m.sip();
+  // Lengths first: a message has a dozen headers and most match no identity name's length.
   auto listed = [](const char* name) {
-    for (const char* h : kIdentityHeaders)
-      if (name && strcasecmp(name, h) == 0) return true;
+    if (!name) return false;
+    const size_t length = std::strlen(name);
+    for (std::string_view h : kIdentityHeaders)
+      if (h.size() == length && strncasecmp(name, h.data(), length) == 0) return true;
     return false;
   };
   // Headers sofia parses (From, To, Call-Info, Reply-To, Referred-By, Alert-Info): rebuilt from

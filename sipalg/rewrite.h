@@ -91,7 +91,7 @@ std::string replace_lan_literals(std::string_view text, const std::function<bool
                                  const std::string& replacement, int* replaced = nullptr);
 
 // The headers this applies to, device -> vendor (names as sofia knows them, case-insensitive).
-inline constexpr const char* kIdentityHeaders[] = {
+inline constexpr std::string_view kIdentityHeaders[] = {
     "From", "To", "P-Asserted-Identity", "P-Preferred-Identity", "Remote-Party-ID", "Diversion",
     "History-Info", "Referred-By", "Reply-To", "Call-Info", "P-Called-Party-ID", "Alert-Info"};
 

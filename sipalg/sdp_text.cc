@@ -1,11 +1,13 @@
 #include "sipalg/sdp_text.h"
 
+#include <algorithm>
 #include <boost/asio/ip/address_v6.hpp>
 
 namespace outpost::sip::sdp {
 
 std::vector<Line> split_lines(std::string_view body) {
   std::vector<Line> lines;
+  lines.reserve(static_cast<size_t>(std::count(body.begin(), body.end(), '\n')) + 1);
   size_t start = 0;
   while (start < body.size()) {
     size_t lf = body.find('\n', start);
@@ -20,8 +22,8 @@ std::vector<Line> split_lines(std::string_view body) {
   return lines;
 }
 
-std::vector<std::string_view> fields(std::string_view text) {
-  std::vector<std::string_view> out;
+Fields fields(std::string_view text) {
+  Fields out;
   size_t i = 0;
   while (i < text.size()) {
     while (i < text.size() && text[i] == ' ') ++i;

@@ -2,6 +2,7 @@
 // parse: SDP (RFC 8866) as the SDP rewriter reads it: a list of `x=value` lines that keep
 // their own line endings, so that every line the rewriter does not change goes out
 // byte-identical. Only what the relay needs is decoded (o=, c=, m=, a=rtcp, a=candidate).
+#include <boost/container/small_vector.hpp>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -22,8 +23,10 @@ struct Line {
 // Splits at LF (a CR before it belongs to the ending). The views point into `body`.
 std::vector<Line> split_lines(std::string_view body);
 
-// Space-separated fields, as SDP writes them (runs of spaces count as one separator).
-std::vector<std::string_view> fields(std::string_view text);
+// Space-separated fields, as SDP writes them (runs of spaces count as one separator). The
+// lines read (c=, o=, m=, a=rtcp, a=candidate) have at most a dozen: no heap allocation.
+using Fields = boost::container::small_vector<std::string_view, 12>;
+Fields fields(std::string_view text);
 
 // A decimal number no larger than `max` (no sign, no spaces, at most 10 digits).
 std::optional<uint32_t> parse_number(std::string_view text, uint32_t max);

@@ -91,3 +91,43 @@ TEST_CASE("append_address and Endpoint::to_string write what IpAddress::to_strin
     }
   }
 }
+
+TEST_CASE("parse_address takes the same IPv4 texts as inet_pton", "[common][net]") {
+  auto boost_parse = [](const std::string& t) -> std::optional<IpAddress> {
+    boost::system::error_code ec;
+    auto a = boost::asio::ip::make_address(t, ec);
+    if (ec) return std::nullopt;
+    return a;
+  };
+  std::vector<std::string> texts = {"0.0.0.0", "255.255.255.255", "192.0.2.1", "10.0.0.01", "256.1.1.1",
+                                    "1.2.3", "1.2.3.4.5", "1..2.3", ".1.2.3", "1.2.3.", "1.2.3.4 ", " 1.2.3.4",
+                                    "1.2.3.-4", "1.2.3.1000", "0.0.0.00", "", ".", "a.b.c.d", "1.2.3.4/24",
+                                    "2001:db8::1", "::ffff:192.0.2.1", "fe80::1%lo", "1:2"};
+  // and every short text over the characters that matter
+  const std::string alphabet = "0129.5:";
+  for (size_t len = 1; len <= 6; ++len) {
+    std::string t(len, '0');
+    size_t combos = 1;
+    for (size_t i = 0; i < len; ++i) combos *= alphabet.size();
+    for (size_t n = 0; n < combos; n += 7) {  // a spread sample, ~18 k texts
+      size_t k = n;
+      for (size_t i = 0; i < len; ++i, k /= alphabet.size()) t[i] = alphabet[k % alphabet.size()];
+      texts.push_back(t);
+    }
+  }
+  for (int a = 0; a < 300; a += 37) texts.push_back(std::to_string(a) + ".1." + std::to_string(a * 3 % 400) + ".0");
+  size_t valid = 0;
+  for (const auto& t : texts) {
+    INFO("text '" << t << "'");
+    auto ours = parse_address(t);
+    auto theirs = boost_parse(t);
+    REQUIRE(ours.has_value() == theirs.has_value());
+    if (ours) {
+      CHECK(*ours == *theirs);
+      ++valid;
+    }
+  }
+  CHECK(valid > 20);  // the sample holds real addresses, not only rejects
+  CHECK(parse_address("192.0.2.1")->to_string() == "192.0.2.1");
+  CHECK_FALSE(parse_address("10.0.0.01"));
+}
