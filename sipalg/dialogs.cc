@@ -124,7 +124,7 @@ namespace {
 // RFC 4180: quoted when it holds a comma, quote, CR or LF; quotes doubled. SIP URIs and
 // display names can hold all of these.
 void append_csv_field(std::string& out, std::string_view v) {
-  if (v.find_first_of(",\"\r\n") == std::string_view::npos) {
+  if (!contains_any(v, ",\"\r\n")) {
     out.append(v);
     return;
   }

@@ -95,41 +95,44 @@ namespace {
 constexpr size_t kMaxHeaderLine = 8192;
 constexpr size_t kMaxHeaders = 256;
 
-const char* header_limits(std::string_view bytes) {
-  size_t end = bytes.find("\r\n\r\n");
-  std::string_view head = bytes.substr(0, end == std::string_view::npos ? bytes.size() : end);
-  size_t lines = 0, pos = 0;
-  while (pos < head.size()) {
-    size_t eol = head.find('\n', pos);
-    size_t len = (eol == std::string_view::npos ? head.size() : eol) - pos;
-    if (len > kMaxHeaderLine) return "header line too long";
-    if (++lines > kMaxHeaders) return "too many headers";
-    if (eol == std::string_view::npos) break;
-    pos = eol + 1;
-  }
-  return nullptr;
-}
+// One pass over the head, one memchr per line: the limits above, and whether every line ends
+// in CRLF with no bare CR in it (RFC 3261 7). The head ends at the first empty line after a
+// header; the body is not looked at.
+struct HeadScan {
+  const char* error = nullptr;
+  bool crlf_only = true;
+};
 
-bool head_is_crlf_only(std::string_view bytes) {
-  size_t end = bytes.find("\r\n\r\n");
-  std::string_view head = bytes.substr(0, end == std::string_view::npos ? bytes.size() : end + 2);
-  for (size_t lf = head.find('\n'); lf != std::string_view::npos; lf = head.find('\n', lf + 1))
-    if (lf == 0 || head[lf - 1] != '\r') return false;
-  for (size_t cr = head.find('\r'); cr != std::string_view::npos; cr = head.find('\r', cr + 1))
-    if (cr + 1 >= head.size() || head[cr + 1] != '\n') return false;
-  return true;
+HeadScan scan_head(std::string_view bytes) {
+  HeadScan r;
+  size_t lines = 0, pos = 0;
+  while (pos < bytes.size()) {
+    const char* start = bytes.data() + pos;
+    const auto* lf = static_cast<const char*>(std::memchr(start, '\n', bytes.size() - pos));
+    const size_t length = (lf ? static_cast<size_t>(lf - start) : bytes.size() - pos);  // without the LF
+    const bool cr_ends = lf && length > 0 && start[length - 1] == '\r';
+    const size_t text = length - (cr_ends ? 1 : 0);
+    if (text == 0 && lf && lines > 0) break;  // the empty line
+    if (length > kMaxHeaderLine) return {"header line too long", false};
+    if (++lines > kMaxHeaders) return {"too many headers", false};
+    if (r.crlf_only && ((lf && !cr_ends) || std::memchr(start, '\r', text))) r.crlf_only = false;
+    if (!lf) break;
+    pos = pos + length + 1;
+  }
+  return r;
 }
 }  // namespace
 
 std::variant<Message, ParseError> Message::parse(std::string_view bytes) {
   if (bytes.empty()) return ParseError{"empty", false, {}};
-  if (const char* why = header_limits(bytes)) return ParseError{why, false, {}};
+  const HeadScan head = scan_head(bytes);
+  if (head.error) return ParseError{head.error, false, {}};
   // sofia's parser takes a length; a NUL byte in a header is still refused below.
   // The parser keeps each header's received text (MSG_DO_EXTRACT_COPY), which serialize()
   // then sends for the headers outpost leaves alone; a message with a bare-LF line in its
   // head (or a bare CR) is parsed without it, so that every line it sends ends in CRLF
   // (RFC 3261 7).
-  const bool crlf_only = head_is_crlf_only(bytes);
+  const bool crlf_only = head.crlf_only;
   msg_t* m = msg_make(sip_default_mclass(), crlf_only ? MSG_DO_EXTRACT_COPY : 0, bytes.data(),
                       static_cast<ssize_t>(bytes.size()));
   if (!m) return ParseError{"unparsable", false, {}};
@@ -196,7 +199,7 @@ std::string value_text(su_home_t* home, const sip_header_t* h) {
     size_t end = line.find_last_not_of(" \t\r\n");
     if (begin != std::string_view::npos && end != std::string_view::npos && end >= begin) {
       std::string_view value = line.substr(begin, end - begin + 1);
-      if (value.find_first_of("\r\n") == std::string_view::npos) return std::string(value);
+      if (!contains_any(value, "\r\n")) return std::string(value);
     }
   }
   return header_text(home, h);
@@ -298,7 +301,7 @@ bool Message::add_header(const char* name, const std::string& value) {
 void Message::set_request_uri(const std::string& uri) {
   if (!sip_->sip_request) return;
   url_t* u = url_make(home(), uri.c_str());
-  if (!u || uri.find_first_of(" \t\r\n") != std::string::npos) return;
+  if (!u || contains_any(uri, " \t\r\n")) return;
   sip_request_t* rq = sip_->sip_request;
   *rq->rq_url = *u;
   // The new line's text, written here: sofia's encoder prints the URL back with snprintf.
@@ -312,7 +315,7 @@ void Message::set_call_id(std::string_view call_id) {
   if (current && current->i_id && call_id == current->i_id) return;
   // In place when the new value is one token (outpost's own hidden Call-IDs and the ones it
   // translates back are): no parse of a new header, and its text written here.
-  if (current && !call_id.empty() && call_id.find_first_of(" \t\r\n,;\"<>") == std::string::npos) {
+  if (current && !call_id.empty() && !contains_any(call_id, " \t\r\n,;\"<>")) {
     // One allocation in the message's home (su_alloc is ~1 k instructions): the line, then
     // the value as a C string for the parsed field.
     std::string block = "Call-ID: ";

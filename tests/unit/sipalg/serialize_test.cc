@@ -270,3 +270,35 @@ TEST_CASE("a message with bare-LF lines goes out with CRLF on every line of its 
     if (out[i] == '\n') CHECK(out[i - 1] == '\r');
   CHECK(parse_ok(out).call_id() == "abc");
 }
+
+TEST_CASE("the head scan: a bare-CR or a last bare-LF line re-encodes; a body's LFs and a leading CRLF do not",
+          "[sip][serialize]") {
+  auto crlf_on_every_head_line = [](const std::string& out) {
+    size_t head_end = out.find("\r\n\r\n");
+    if (head_end == std::string::npos) return false;
+    for (size_t i = 0; i < head_end + 4; ++i) {
+      if (out[i] == '\n' && (i == 0 || out[i - 1] != '\r')) return false;
+      if (out[i] == '\r' && (i + 1 >= out.size() || out[i + 1] != '\n')) return false;
+    }
+    return true;
+  };
+  const std::string head = "OPTIONS sip:10.20.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 10.20.0.10;branch=z9hG4bKx\r\n"
+                           "From: <sip:a@b>;tag=1\r\nTo: <sip:c@d>\r\nCall-ID: abc\r\nCSeq: 2 OPTIONS\r\n";
+  SECTION("a header line ends in a bare CR") {
+    Message m = parse_ok(head + "Subject: one\rContent-Length: 0\r\n\r\n");
+    m.set_max_forwards(69);
+    CHECK(crlf_on_every_head_line(m.serialize()));
+  }
+  SECTION("the last header line ends in a bare LF") {
+    Message m = parse_ok(head + "Content-Length: 0\n\r\n");
+    m.set_max_forwards(69);
+    CHECK(crlf_on_every_head_line(m.serialize()));
+  }
+  SECTION("bare LFs in the body leave the head as received") {
+    const std::string body = "v=0\no=- 1 1 IN IP4 192.0.2.1\n";
+    const std::string text = head + "Subject:   spaced  \r\nContent-Type: application/sdp\r\nContent-Length: " +
+                             std::to_string(body.size()) + "\r\n\r\n" + body;
+    Message m = parse_ok(text);
+    CHECK(m.serialize() == text);  // received text kept: odd spacing and the body's LFs untouched
+  }
+}
