@@ -264,6 +264,9 @@ TEST_CASE("CANCEL: answered at once, sent on after a provisional; the 487 gets o
   const auto& fwd_cancel = out[0].to.side == Side::uplink ? out[0] : out[1];
   CHECK(first_line(fwd_cancel.bytes) == "CANCEL sip:bob@vendor.example SIP/2.0");
   CHECK(headers(fwd_cancel.bytes, "Via") == headers(invite, "Via"));
+  for (const char* name : {"From", "To", "Call-ID", "Route"})  // as the INVITE was sent (RFC 3261 9.1)
+    CHECK(headers(fwd_cancel.bytes, name) == headers(invite, name));
+  CHECK(headers(fwd_cancel.bytes, "CSeq") == std::vector<std::string>{"1 CANCEL"});
   h.in(kVendor, respond(fwd_cancel.bytes, 200, "OK"));  // absorbed
   CHECK(h.sender.take().empty());
   h.in(kVendor, respond(invite, 487, "Request Terminated"));
@@ -272,6 +275,8 @@ TEST_CASE("CANCEL: answered at once, sent on after a provisional; the 487 gets o
   const auto& ack = out[0].to.side == Side::uplink ? out[0] : out[1];
   const auto& terminated = out[0].to.side == Side::uplink ? out[1] : out[0];
   CHECK(first_line(ack.bytes) == "ACK sip:bob@vendor.example SIP/2.0");
+  CHECK(headers(ack.bytes, "From") == headers(invite, "From"));
+  CHECK(headers(ack.bytes, "Call-ID") == headers(invite, "Call-ID"));
   CHECK(headers(ack.bytes, "To").at(0).find("tag=v1") != std::string::npos);
   CHECK(first_line(terminated.bytes) == "SIP/2.0 487 Request Terminated");
   // The device's ACK for the 487 (same branch as its INVITE) ends here.
@@ -309,6 +314,23 @@ TEST_CASE("failover: no answer within the server timeout, or a 503, moves to the
   bool told = false;
   for (const auto& s : out) told = told || (s.to.side == Side::lan && first_line(s.bytes) == "SIP/2.0 503 Service Unavailable");
   CHECK(told);
+}
+
+TEST_CASE("no server answers: the device gets a 408 with its own From, To and Call-ID", "[sip]") {
+  Harness h(50ms);
+  h.in(kDevice, kRegister);
+  h.io.run_for(1000ms);  // both servers time out
+  const Sent* timeout = nullptr;
+  auto out = h.sender.take();
+  for (const auto& s : out)
+    if (s.to.side == Side::lan && first_line(s.bytes) == "SIP/2.0 408 Request Timeout") timeout = &s;
+  REQUIRE(timeout);
+  for (const char* name : {"From", "Call-ID"}) CHECK(headers(timeout->bytes, name) == headers(kRegister, name));
+  REQUIRE(headers(timeout->bytes, "Via").size() == 1);  // the device's own, with received/rport filled in
+  CHECK(headers(timeout->bytes, "Via")[0].rfind("SIP/2.0/UDP 10.20.0.10:5062;branch=z9hG4bKreg1;", 0) == 0);
+  REQUIRE(headers(timeout->bytes, "To").size() == 1);
+  CHECK(headers(timeout->bytes, "To")[0].rfind(headers(kRegister, "To").at(0) + ";tag=", 0) == 0);
+  CHECK(headers(timeout->bytes, "CSeq") == headers(kRegister, "CSeq"));
 }
 
 TEST_CASE("bad input is counted and never answered where it must not be", "[sip]") {
