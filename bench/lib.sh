@@ -22,3 +22,15 @@ cpu_ticks() {
   done
   echo "$t"
 }
+
+# rtpengine_conf FILE SECTION INTERFACE NG_LISTEN PORT_MIN PORT_MAX [HTTP_LISTEN]: the config of
+# the userspace rtpengine the benches compare with (table -1: no kernel forwarding, which needs
+# a module this machine cannot load), in the foreground, logging to stderr.
+rtpengine_conf() {
+  {
+    printf '[%s]\ntable = -1\ninterface = %s\nlisten-ng = %s\n' "$2" "$3" "$4"
+    [ -z "${7:-}" ] || printf 'listen-http = %s\n' "$7"
+    printf 'port-min = %s\nport-max = %s\ntimeout = 600\nsilent-timeout = 3600\ndelete-delay = 0\n' "$5" "$6"
+    printf 'foreground = true\nlog-stderr = true\nlog-level = 4\n'
+  } >"$1"
+}

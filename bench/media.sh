@@ -39,7 +39,7 @@ done
 
 WORK=$(mktemp -d /tmp/outpost-bench-media.XXXXXX)
 SPID=""  # relay under test
-. "$(dirname "$0")/lib.sh"  # stop_pid, cpu_ticks
+. "$(dirname "$0")/lib.sh"  # stop_pid, cpu_ticks, rtpengine_conf
 cleanup() { stop_pid "$SPID"; SPID=""; rm -rf "$WORK"; }
 trap cleanup EXIT
 trap 'exit 0' INT TERM
@@ -56,20 +56,7 @@ g++ -std=c++20 -O2 -I"$ROOT" -I"$BUILD" -DBOOST_ASIO_NO_DEPRECATED -o "$WORK/med
   "$ROOT/bench/media_relay_driver.cc" "$BUILD/dataplane/liboutpost_dataplane.a" "$BUILD/daemon/liboutpost_config.a" \
   "$BUILD/common/liboutpost_common.a" -lyaml-cpp $(pkg-config --libs liburing) -lpthread || { echo "media: ERROR cannot build the driver"; exit 0; }
 
-cat >"$WORK/rtpengine.conf" <<CONF
-[bench]
-table = -1
-interface = 127.0.0.62
-listen-ng = 127.0.0.61:22222
-port-min = 40000
-port-max = 59999
-timeout = 600
-silent-timeout = 3600
-delete-delay = 0
-foreground = true
-log-stderr = true
-log-level = 4
-CONF
+rtpengine_conf "$WORK/rtpengine.conf" bench 127.0.0.62 127.0.0.61:22222 40000 59999
 
 # start_relay NAME CALLS -> SPID set, streams.txt written (rtpgen relays); 1 on failure
 start_relay() {

@@ -1,28 +1,43 @@
 #!/usr/bin/env bash
 # bench/sip.sh: outpost's SIP proxy against Kamailio 5.6 configured as the equivalent
 # stateful, record-routing proxy (tm, rr, t_relay of every request to one backend; the
-# shm allocator tlsf, as in ../shared/notes/sip.md), in one run, on loopback:
+# shm allocator tlsf, as in ../shared/notes/sip.md), and, for calls, against Kamailio +
+# rtpengine anchoring the media as outpost does, in one run, on loopback:
 #
 #   SIPp UAC 127.0.0.81 --> proxy under test ----------------------> backend SIPp 127.0.0.23
 #     outpost   LAN 127.0.0.82:5062 (uplink side 127.0.0.1:5062)      calls:    UAS :15070
 #     kamailio  127.0.0.21:15060 (KAM_MEM=tlsf, CHILDREN=2 UDP workers) register: registrar :15071
+#     kamrtp    the same Kamailio (-A WITH_RTPENGINE) + rtpengine 10.5 in userspace (table -1,
+#               CHILDREN threads): ng 127.0.0.26:22226, media on 127.0.0.26 ports 30000-39999
 #
+# outpost always anchors a call's media: it rewrites the SDP of the INVITE and the 200 and
+# allocates relay ports per call. Plain kamailio only proxies signalling; kamrtp is what an SBC
+# user would build for the same job: rtpengine_manage() on the INVITE (offer), in an
+# onreply_route on the replies with SDP (answer) and on the BYE (delete), flags
+# "replace-origin replace-session-connection ICE=remove"; an INVITE whose offer fails is
+# refused with 503, so every completed call was anchored. kamrtp runs in the call case only.
 # Cases, each at a fixed offered rate for DUR s, proxies restarted per case:
 #   register  REGISTER_RATE REGISTERs/s, every one a new AOR (no auth; outpost's throttling
 #             never applies: each is a first registration), backend answers 200 with the Contact
 #   call      CALL_RATE calls/s: INVITE/180/200/ACK/BYE/200 (no hold), through the proxy's
 #             Record-Route (ACK and BYE follow the route set)
 # Per proxy and case: completed and failed (SIPp's counters), retransmissions, achieved
-# rate, and the proxy's CPU (utime+stime of all its processes from /proc, over the run).
+# rate, and the proxy's CPU (utime+stime of all its processes from /proc, over the run;
+# for kamrtp every Kamailio process plus the rtpengine process, all its threads).
 # Transactions: one per REGISTER, two per call (INVITE and BYE; the ACK of a 2xx is none).
-# Output: one line per proxy and case, then last
+# Output: one line per proxy and case (for kamrtp one more with rtpengine's share: sessions
+# it managed, its CPU, errors in its log), one "sip: ... cps" line with the call rates
+# achieved, then, when kamrtp ran,
+#   sip: call with media anchored: outpost X us/call, kamailio+rtpengine Y us/call, ratio R
+# (call case only, R = kamrtp / outpost), and last
 #   sip: outpost X us/txn, kamailio Y us/txn, ratio R        (R = kamailio / outpost)
-# with X and Y over both cases, and one "sip: ... cps" line with the call rates achieved.
+# with X and Y over both cases. kamrtp is skipped with "sip: kamrtp skipped (...)" when
+# rtpengine or Kamailio's rtpengine module is missing or rtpengine does not start.
 # The pass criterion per run is < 0.1 % failed; a run over it is marked FAILED.
 # Env: BUILD=build DUR=8 CALL_RATE=300 REGISTER_RATE=1000 CHILDREN=2 KAM_MEM=tlsf PIN=0
-#      CASES="register call" PROXIES="outpost kamailio"
-# Needs sipp (sip-tester), kamailio, taskset. No root needed (ports > 1024). Timings are
-# printed, never asserted. About 1 minute.
+#      CASES="register call" PROXIES="outpost kamailio kamrtp"
+# Needs sipp (sip-tester), kamailio, taskset; for kamrtp rtpengine (rtpengine-daemon) and
+# curl. No root needed (ports > 1024). Timings are printed, never asserted. About 45 s.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -36,23 +51,39 @@ CHILDREN=${CHILDREN:-2}
 KAM_MEM=${KAM_MEM:-tlsf}
 PIN=${PIN:-0}
 CASES=${CASES:-"register call"}
-PROXIES=${PROXIES:-"outpost kamailio"}
+PROXIES=${PROXIES:-"outpost kamailio kamrtp"}
 OP_IP=127.0.0.82; OP_PORT=5062
 KIP=127.0.0.21; KPORT=15060
 BACK_IP=127.0.0.23; UAS_PORT=15070; REG_PORT=15071
 UAC_IP=127.0.0.81; UAC_PORT=15080
+RTPE_IP=127.0.0.26; RTPE_NG_PORT=22226; RTPE_HTTP_PORT=22227
+KAM_MODULES=/usr/lib/x86_64-linux-gnu/kamailio/modules
 
 for b in sipp kamailio awk ss; do
   command -v "$b" >/dev/null || { echo "sip: SKIP (missing $b: apt-get install sip-tester kamailio iproute2)"; exit 0; }
 done
 [ -x "$OUTPOSTD" ] || { echo "sip: ERROR no $OUTPOSTD (make BUILD=...)"; exit 1; }
+case " $PROXIES " in *" kamrtp "*)
+  why=""
+  if ! command -v rtpengine >/dev/null; then why="no rtpengine: apt-get install rtpengine-daemon"
+  elif [ ! -f "$KAM_MODULES/rtpengine.so" ]; then why="no $KAM_MODULES/rtpengine.so"
+  elif ! command -v curl >/dev/null; then why="no curl"
+  elif [ "$(rtpengine --version 2>&1 | sed -n 's/^Version: *\([0-9]*\)\..*/\1/p')" -lt 10 ] 2>/dev/null; then
+    why="rtpengine older than 10"
+  fi
+  if [ -n "$why" ]; then
+    echo "sip: kamrtp skipped ($why)"
+    PROXIES=$(echo " $PROXIES " | sed 's/ kamrtp / /g')
+  fi ;;
+esac
 
 RUN=$(mktemp -d /tmp/outpost-sip-bench.XXXXXX)
-PROXY_PID="" BACK_PID=""
-. "$(dirname "$0")/lib.sh"  # stop_pid, cpu_ticks
+PROXY_PID="" BACK_PID="" RTPE_PID=""
+. "$(dirname "$0")/lib.sh"  # stop_pid, cpu_ticks, rtpengine_conf
 cleanup() {
   stop_pid "$PROXY_PID"; PROXY_PID=""
   stop_pid "$BACK_PID"; BACK_PID=""
+  stop_pid "$RTPE_PID"; RTPE_PID=""
   rm -rf "$RUN"
 }
 trap cleanup EXIT INT TERM
@@ -232,7 +263,7 @@ dns=no
 rev_dns=no
 use_dns_cache=off
 maxbuffer=4194304
-mpath="/usr/lib/x86_64-linux-gnu/kamailio/modules/"
+mpath="$KAM_MODULES/"
 loadmodule "kex.so"
 loadmodule "corex.so"
 loadmodule "tm.so"
@@ -247,11 +278,22 @@ loadmodule "sanity.so"
 modparam("tm", "fr_timer", 4000)
 modparam("tm", "fr_inv_timer", 30000)
 modparam("rr", "enable_full_lr", 0)
+#!ifdef WITH_RTPENGINE
+loadmodule "rtpengine.so"
+modparam("rtpengine", "rtpengine_sock", "udp:$RTPE_IP:$RTPE_NG_PORT")
+#!define RTPE_FLAGS "replace-origin replace-session-connection ICE=remove"
+#!endif
 request_route {
 	if (!mf_process_maxfwd_header("10")) { sl_send_reply("483", "Too Many Hops"); exit; }
 	if (!sanity_check("17895", "7")) exit;
 	if (has_totag()) {
-		if (loose_route()) { if (!t_relay()) sl_reply_error(); exit; }
+		if (loose_route()) {
+#!ifdef WITH_RTPENGINE
+			if (is_method("BYE")) rtpengine_manage();
+#!endif
+			if (!t_relay()) sl_reply_error();
+			exit;
+		}
 		if (is_method("ACK")) { if (t_check_trans()) t_relay(); exit; }
 		sl_send_reply("404", "Not here");
 		exit;
@@ -260,11 +302,25 @@ request_route {
 	t_check_trans();
 	remove_hf("Route");
 	if (is_method("INVITE|SUBSCRIBE")) record_route();
+#!ifdef WITH_RTPENGINE
+	if (is_method("INVITE") && has_body("application/sdp")) {
+		if (!rtpengine_manage(RTPE_FLAGS)) { sl_send_reply("503", "Media relay unavailable"); exit; }
+		t_on_reply("MEDIA_ANSWER");
+	}
+#!endif
 	\$du = BACKEND;
 	if (!t_relay()) sl_reply_error();
 	exit;
 }
+#!ifdef WITH_RTPENGINE
+onreply_route[MEDIA_ANSWER] {
+	if (has_body("application/sdp") || \$rs >= 300) rtpengine_manage(RTPE_FLAGS);
+}
+#!endif
 EOF
+# rtpengine as in bench/media.sh (userspace, no kernel forwarding), on its own address and
+# ports; /metrics on listen-http tells how many sessions it really managed.
+rtpengine_conf "$RUN/rtpengine.conf" sip "$RTPE_IP" "$RTPE_IP:$RTPE_NG_PORT" 30000 39999 "$RTPE_IP:$RTPE_HTTP_PORT"
 
 outpost_yaml() {  # backend port
   cat > "$RUN/outpost.yaml" <<EOF
@@ -292,7 +348,8 @@ management:
 EOF
 }
 
-start_proxy() {  # proxy backend_port -> PROXY_PID, PROXY_PIDS, TARGET
+start_proxy() {  # proxy backend_port -> PROXY_PID, PROXY_PIDS, TARGET; 1 when kamrtp cannot run
+  local rtpe_def=()
   case $1 in
     outpost)
       outpost_yaml "$2"
@@ -301,20 +358,42 @@ start_proxy() {  # proxy backend_port -> PROXY_PID, PROXY_PIDS, TARGET
       port_up "$OP_IP" "$OP_PORT" || { echo "sip: ERROR outpostd did not start"; tail -5 "$RUN/outpost.log"; exit 1; }
       PROXY_PIDS=$PROXY_PID
       TARGET=$OP_IP:$OP_PORT ;;
-    kamailio)
+    kamailio|kamrtp)
+      if [ "$1" = kamrtp ]; then
+        $(pin 1) rtpengine --config-file="$RUN/rtpengine.conf" --config-section=sip --num-threads="$CHILDREN" \
+          --pidfile="$RUN/rtpengine.pid" >"$RUN/rtpengine.log" 2>&1 &
+        RTPE_PID=$!
+        port_up "$RTPE_IP" "$RTPE_NG_PORT" || { echo "sip: kamrtp skipped (rtpengine did not start: $(tail -1 "$RUN/rtpengine.log"))"; return 1; }
+        rtpe_def=(-A WITH_RTPENGINE)
+      fi
       local mem=()
       [ -n "$KAM_MEM" ] && mem=(-x "$KAM_MEM")
       $(pin 1) kamailio -DD -E -f "$RUN/kamailio.cfg" -n "$CHILDREN" -m 1024 -M 16 -Y "$RUN" "${mem[@]}" \
-        -A "BACKEND=\"sip:$BACK_IP:$2\"" >"$RUN/kamailio.log" 2>&1 &
+        -A "BACKEND=\"sip:$BACK_IP:$2\"" "${rtpe_def[@]}" >"$RUN/kamailio.log" 2>&1 &
       PROXY_PID=$!
-      port_up "$KIP" "$KPORT" || { echo "sip: ERROR kamailio did not start"; tail -5 "$RUN/kamailio.log"; exit 1; }
+      if ! port_up "$KIP" "$KPORT"; then
+        [ "$1" = kamrtp ] && { echo "sip: kamrtp skipped (kamailio did not start: $(grep -m1 -i error "$RUN/kamailio.log"))"; return 1; }
+        echo "sip: ERROR kamailio did not start"; tail -5 "$RUN/kamailio.log"; exit 1
+      fi
       sleep 0.3
-      PROXY_PIDS="$PROXY_PID $(pgrep -P "$PROXY_PID" | tr '\n' ' ')"
+      PROXY_PIDS="$PROXY_PID $(pgrep -P "$PROXY_PID" | tr '\n' ' ') $RTPE_PID"
       TARGET=$KIP:$KPORT ;;
   esac
 }
 
-declare -A CPU_US TXN RATE_ACHIEVED
+# rtpengine's share of a kamrtp run: sessions it managed (its /metrics), CPU, log errors
+rtpengine_line() {  # cpu_ticks_of_rtpengine
+  local sessions ended errors
+  curl -s -m 2 "http://$RTPE_IP:$RTPE_HTTP_PORT/metrics" >"$RUN/rtpengine.metrics" 2>/dev/null || true
+  sessions=$(awk '$1 == "rtpengine_sessions_total" {print $2}' "$RUN/rtpengine.metrics")
+  ended=$(awk '$1 == "rtpengine_closed_sessions_total{reason=\"terminated\"}" {print $2}' "$RUN/rtpengine.metrics")
+  errors=$(grep -ciE 'error|warn' "$RUN/rtpengine.log" || true)
+  errors="$errors errors/warnings in its log, $(grep -ci 'ERROR' "$RUN/kamailio.log" || true) errors in Kamailio's"
+  printf 'sip: %-8s %-8s rtpengine: %s sessions managed, %s deleted, CPU %d ms (in the proxy CPU above), %s\n' \
+    kamrtp call "${sessions:-?}" "${ended:-?}" $(($1 * 1000 / HZ)) "$errors"
+}
+
+declare -A CPU_US TXN RATE_ACHIEVED CALL_US CALLS
 run_case() {  # proxy case
   local proxy=$1 case=$2 rate scen back_port back_scen m csv="$RUN/stat_$1_$2.csv"
   if [ "$case" = call ]; then rate=$CALL_RATE scen=uac.xml back_port=$UAS_PORT back_scen=uas.xml
@@ -324,15 +403,24 @@ run_case() {  # proxy case
     >"$RUN/back.out" 2>&1 </dev/null &
   BACK_PID=$!
   port_up "$BACK_IP" "$back_port" || { echo "sip: ERROR backend sipp did not start"; exit 1; }
-  start_proxy "$proxy" "$back_port"
+  if ! start_proxy "$proxy" "$back_port"; then
+    stop_pid "$PROXY_PID"; PROXY_PID=""; stop_pid "$RTPE_PID"; RTPE_PID=""
+    stop_pid "$BACK_PID"; BACK_PID=""
+    return 0
+  fi
   rm -f "$RUN/state"/*.json 2>/dev/null || true
   local t0 t1 w0 w1
+  local rtpe_t0=0
+  [ -n "$RTPE_PID" ] && rtpe_t0=$(cpu_ticks "$RTPE_PID")
   t0=$(cpu_ticks $PROXY_PIDS); w0=$(date +%s.%N)
   $(pin 0) sipp "$TARGET" -sf "$RUN/$scen" -i "$UAC_IP" -p "$UAC_PORT" -s bench -r "$rate" -rp 1000 -m "$m" \
     -l 100000 -nostdin -buff_size 4194304 -recv_timeout 8000 -timeout $((DUR + 25)) -trace_stat -stf "$csv" \
     -fd 1 >"$RUN/uac.out" 2>&1 </dev/null || true
   t1=$(cpu_ticks $PROXY_PIDS); w1=$(date +%s.%N)
+  local rtpe_line=""
+  [ -n "$RTPE_PID" ] && rtpe_line=$(rtpengine_line $(( $(cpu_ticks "$RTPE_PID") - rtpe_t0 )))
   stop_pid "$PROXY_PID"; PROXY_PID=""
+  stop_pid "$RTPE_PID"; RTPE_PID=""
   stop_pid "$BACK_PID"; BACK_PID=""
   local ok failed retrans txn cpu_us us wall verdict
   ok=$(csv_field "$csv" "SuccessfulCall(C)"); failed=$(csv_field "$csv" "FailedCall(C)")
@@ -345,14 +433,19 @@ run_case() {  # proxy case
   verdict=ok
   awk -v f="$failed" -v n="$m" 'BEGIN{exit !(f * 1000 >= n)}' && verdict=FAILED
   CPU_US[$proxy]=$(( ${CPU_US[$proxy]:-0} + cpu_us )); TXN[$proxy]=$(( ${TXN[$proxy]:-0} + txn ))
+  [ "$case" = call ] && { CALL_US[$proxy]=$cpu_us; CALLS[$proxy]=$ok; }
   printf 'sip: %-8s %-8s offered %5d/s for %ds: %6d completed, %d failed, %d retransmissions, %s/s over %ss, proxy CPU %d ms, %s us/txn [%s]\n' \
     "$proxy" "$case" "$rate" "$DUR" "$ok" "$failed" "$retrans" "${RATE_ACHIEVED[$proxy.$case]}" "$wall" \
     $((cpu_us / 1000)) "$us" "$verdict"
+  if [ -n "$rtpe_line" ]; then echo "$rtpe_line"; fi
 }
 
 mkdir -p "$RUN/state"
 for c in $CASES; do
-  for p in $PROXIES; do run_case "$p" "$c"; done
+  for p in $PROXIES; do
+    [ "$p" = kamrtp ] && [ "$c" != call ] && continue  # media anchoring only matters for calls
+    run_case "$p" "$c"
+  done
 done
 
 per_txn() { awk -v c="${CPU_US[$1]:-0}" -v t="${TXN[$1]:-0}" 'BEGIN{printf "%.1f", t ? c / t : 0}'; }
@@ -360,4 +453,9 @@ O=$(per_txn outpost); K=$(per_txn kamailio)
 case " $CASES " in *" call "*)
   echo "sip: outpost ${RATE_ACHIEVED[outpost.call]:-0} cps, kamailio ${RATE_ACHIEVED[kamailio.call]:-0} cps (offered $CALL_RATE)" ;;
 esac
+if [ -n "${CALLS[kamrtp]:-}" ] && [ -n "${CALLS[outpost]:-}" ]; then
+  per_call() { awk -v c="${CALL_US[$1]:-0}" -v n="${CALLS[$1]:-0}" 'BEGIN{printf "%.1f", n ? c / n : 0}'; }
+  OC=$(per_call outpost); KC=$(per_call kamrtp)
+  echo "sip: call with media anchored: outpost $OC us/call, kamailio+rtpengine $KC us/call, ratio $(awk -v o="$OC" -v k="$KC" 'BEGIN{printf "%.2f", (o > 0) ? k / o : 0}')"
+fi
 echo "sip: outpost $O us/txn, kamailio $K us/txn, ratio $(awk -v o="$O" -v k="$K" 'BEGIN{printf "%.2f", (o > 0) ? k / o : 0}')"
