@@ -20,22 +20,24 @@ std::string CallIds::alias(std::string_view call_id) {
 }
 
 const std::string& CallIds::translate(std::string_view call_id, Side from, int64_t now) {
-  // Seen before: a name outpost gave (back to the original) or an original it named.
-  Table& known = from == Side::uplink ? revealed_ : hidden_;
-  Table& foreign = from == Side::uplink ? aliased_ : unaliased_;
-  if (auto it = known.find(call_id); it != known.end()) {
-    it->second.last_used = now;
-    return it->second.other;
+  // Call-IDs born on this side and the names outpost gave them; the names outpost gave the
+  // other side's Call-IDs, which come back from this side.
+  Table& originals = from == Side::uplink ? aliased_ : hidden_;  // original -> name
+  Table& names = from == Side::uplink ? revealed_ : unaliased_;  // name -> original
+  // Looked up in this order since the first version: a vendor's in-dialog request carries
+  // outpost's name most of the time, a device's its own original.
+  Table& first = from == Side::uplink ? names : originals;
+  Table& second = from == Side::uplink ? originals : names;
+  for (Table* table : {&first, &second}) {
+    if (auto it = table->find(call_id); it != table->end()) {
+      it->second.last_used = now;
+      return it->second.other;
+    }
   }
-  if (auto it = foreign.find(call_id); it != foreign.end()) {
-    it->second.last_used = now;
-    return it->second.other;
-  }
-  std::string fresh = from == Side::uplink ? alias(call_id) : hide(call_id);
-  Table& forward = from == Side::uplink ? aliased_ : hidden_;
-  Table& backward = from == Side::uplink ? unaliased_ : revealed_;
-  backward[fresh] = {std::string(call_id), now};
-  return forward.insert_or_assign(std::string(call_id), Entry{std::move(fresh), now}).first->second.other;
+  std::string name = from == Side::uplink ? alias(call_id) : hide(call_id);
+  Table& back = from == Side::uplink ? unaliased_ : revealed_;  // where this side's names resolve
+  back[name] = {std::string(call_id), now};
+  return originals.insert_or_assign(std::string(call_id), Entry{std::move(name), now}).first->second.other;
 }
 
 void CallIds::expire(int64_t now, int64_t idle) {
