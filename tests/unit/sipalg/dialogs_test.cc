@@ -2,18 +2,13 @@
 #include <catch2/catch.hpp>
 
 #include "sipalg/dialogs.h"
+#include "tests/unit/sipalg/sip_test_util.h"
 
 using namespace outpost;
 using namespace outpost::sip;
 
 namespace {
-Identity me() {
-  Identity i;
-  i.lan = *parse_address("10.20.0.1");
-  i.uplink = *parse_address("198.51.100.1");
-  return i;
-}
-const Identity kMe = me();
+const Identity kMe = test::test_identity();
 }
 
 TEST_CASE("dialog tokens are stable per Call-ID and vendor tag, and round-trip through the od contact", "[sip]") {

@@ -11,6 +11,7 @@
 #include "sipalg/rewrite.h"
 #include "sipalg/server_locator.h"
 #include "sipalg/transport.h"
+#include "tests/unit/sipalg/sip_test_util.h"
 
 using namespace outpost;
 using namespace outpost::sip;
@@ -288,9 +289,7 @@ TEST_CASE("TLS and WSS servers: their own default ports, path and name for the c
 
 TEST_CASE("outpost's TLS/WSS connections to the vendor: one shared source port, named in Via and Record-Route",
           "[sip][locator]") {
-  Identity me;
-  me.lan = *parse_address("10.20.0.1");
-  me.uplink = *parse_address("198.51.100.1");
+  Identity me = test::test_identity();
   me.uplink_tls_port = 5061;
   CHECK(me.host_port(Side::uplink, Transport::tls) == "198.51.100.1:5061");
   CHECK(me.host_port(Side::uplink, Transport::wss) == "198.51.100.1:5061");
@@ -326,9 +325,7 @@ TEST_CASE("outpost's TLS/WSS connections to the vendor: one shared source port, 
 }
 
 TEST_CASE("is_own_request_uri reads the parsed Request-URI as is_own_uri reads its text", "[sip][rewrite]") {
-  Identity me;
-  me.lan = *parse_address("10.20.0.1");
-  me.uplink = *parse_address("198.51.100.1");
+  const Identity me = test::test_identity();
   for (const char* uri : {"sip:10.20.0.1", "sip:10.20.0.1:5060", "sips:10.20.0.1;transport=tcp", "sip:10.20.0.1:5099",
                           "sip:alice@10.20.0.1", "sip:198.51.100.1", "sip:203.0.113.10", "sip:vendor.example",
                           "sip:[2001:db8::1]", "tel:+15551234"}) {

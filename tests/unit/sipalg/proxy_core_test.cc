@@ -39,8 +39,7 @@ struct Harness {
     CoreSettings s;
     s.device_expiry_s = device_expiry;
     s.vendor_expiry_s = device_expiry ? 3600 : 0;
-    s.me.lan = *parse_address("10.20.0.1");
-    s.me.uplink = *parse_address("198.51.100.1");
+    s.me = test_identity();
     s.me.lan_tls_port = 5061;
     s.me.lan_extra_ports = {5070};
     s.client_subnets = {*parse_prefix("10.20.0.0/25").prefix};
@@ -691,10 +690,7 @@ TEST_CASE("without an uplink address vendor-bound requests get a 503, and relay 
 TEST_CASE("NAT keep-alive: OPTIONS to registered UDP devices from outpost's LAN address, answers counted", "[sip][keepalive]") {
   Harness h;
   KeepAlive keepalive(h.io, h.sender, h.bindings, h.counters);
-  Identity me;
-  me.lan = *parse_address("10.20.0.1");
-  me.uplink = *parse_address("198.51.100.1");
-  keepalive.set_identity(me);
+  keepalive.set_identity(test_identity());
   h.core->set_keepalive(&keepalive);
   // alice registers over UDP (relayed, 200 from the vendor).
   h.in(kDevice, kRegister);

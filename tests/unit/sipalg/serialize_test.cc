@@ -14,13 +14,6 @@ using namespace outpost::sip::test;
 
 namespace {
 
-Identity identity() {
-  Identity me;
-  me.lan = *parse_address("10.20.0.1");
-  me.uplink = *parse_address("198.51.100.1");
-  return me;
-}
-
 size_t count(const std::string& text, const std::string& what) {
   size_t n = 0;
   for (size_t p = text.find(what); p != std::string::npos; p = text.find(what, p + 1)) ++n;
@@ -114,7 +107,7 @@ TEST_CASE("a comma-list Via: removing the top member keeps the others", "[sip][s
 }
 
 TEST_CASE("comma-list Route and Record-Route: popping and swapping members", "[sip][serialize]") {
-  Identity me = identity();
+  Identity me = test_identity();
   std::string text = crlf(
       "INVITE sip:bob@203.0.113.5 SIP/2.0\n"
       "Via: SIP/2.0/UDP 203.0.113.5;branch=z9hG4bKv1\n"

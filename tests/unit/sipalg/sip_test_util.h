@@ -52,6 +52,15 @@ inline const std::string kRegister = crlf(
     "Content-Length: 0\n"
     "\n");
 
+// outpost's own addresses in these tests: LAN 10.20.0.1, uplink 198.51.100.1 (the devices
+// are in 10.20.0.0/24, the vendor in 203.0.113.0/24).
+inline Identity test_identity() {
+  Identity me;
+  me.lan = *parse_address("10.20.0.1");
+  me.uplink = *parse_address("198.51.100.1");
+  return me;
+}
+
 // A message the test expects to parse; fails the test with the parser's reason otherwise.
 inline Message parse_ok(const std::string& text) {
   auto r = Message::parse(text);

@@ -20,9 +20,7 @@ namespace {
 Endpoint ep(const char* text) { return *parse_endpoint(text); }
 
 Identity identity() {
-  Identity me;
-  me.lan = *parse_address("10.20.0.1");
-  me.uplink = *parse_address("198.51.100.1");
+  Identity me = test_identity();
   me.lan_wss_port = 443;
   return me;
 }
