@@ -244,21 +244,14 @@ namespace {
 bool ip_char(char c) { return (c >= '0' && c <= '9') || c == '.'; }
 bool word_char(char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_'; }
 
-}  // namespace
-
-std::string replace_lan_literals(std::string_view text, const std::function<bool(const IpAddress&)>& is_lan,
-                                 const std::string& replacement, int* replaced) {
-  // Most texts hold no LAN literal: nothing is copied until the first one is found, and
-  // `out` then takes the text before it.
-  std::string out;
-  bool copying = false;
-  auto emit = [&](std::string_view piece, size_t at) {
-    if (!copying) {
-      out.reserve(text.size());
-      out.assign(text.substr(0, at));
-      copying = true;
-    }
-    out += piece;
+// The scan behind replace_lan_literals: how many LAN literals `text` holds; with `out`, the
+// text with each one replaced is appended to it. hide_lan_hosts scans without `out` first:
+// most From/To hold none, and nothing is copied for them.
+int scan_lan_literals(std::string_view text, const std::function<bool(const IpAddress&)>& is_lan,
+                      std::string_view replacement, std::string* out) {
+  int found = 0;
+  auto put = [out](std::string_view piece) {
+    if (out) out->append(piece);
   };
   size_t i = 0;
   while (i < text.size()) {
@@ -268,8 +261,8 @@ std::string replace_lan_literals(std::string_view text, const std::function<bool
       if (end != std::string_view::npos) {
         auto a = parse_address(text.substr(i + 1, end - i - 1));
         if (a && is_lan(*a)) {
-          emit(replacement, i);
-          if (replaced) ++*replaced;
+          put(replacement);
+          ++found;
           i = end + 1;
           continue;
         }
@@ -282,18 +275,29 @@ std::string replace_lan_literals(std::string_view text, const std::function<bool
       const bool bounded = end >= text.size() || !word_char(text[end]);
       auto a = bounded && std::count(token.begin(), token.end(), '.') == 3 ? parse_address(token) : std::nullopt;
       if (a && is_lan(*a)) {
-        emit(replacement, i);
-        if (replaced) ++*replaced;
-      } else if (copying) {
-        out += token;
+        put(replacement);
+        ++found;
+      } else {
+        put(token);
       }
       i += token.size();
       continue;
     }
-    if (copying) out += c;
+    if (out) out->push_back(c);
     ++i;
   }
-  return copying ? out : std::string(text);
+  return found;
+}
+
+}  // namespace
+
+std::string replace_lan_literals(std::string_view text, const std::function<bool(const IpAddress&)>& is_lan,
+                                 const std::string& replacement, int* replaced) {
+  std::string out;
+  out.reserve(text.size());
+  const int found = scan_lan_literals(text, is_lan, replacement, &out);
+  if (replaced) *replaced += found;
+  return out;
 }
 
 int hide_lan_hosts(Message& m, const std::function<bool(const IpAddress&)>& is_lan, const std::string& replacement) {
@@ -317,11 +321,9 @@ int hide_lan_hosts(Message& m, const std::function<bool(const IpAddress&)>& is_l
     if (!hc || !hc->hc_name) continue;
     if (hc == sip_unknown_class) {
       auto* u = reinterpret_cast<sip_unknown_t*>(h);
-      if (!listed(u->un_name) || !u->un_value) continue;
-      int n = 0;
-      std::string v = replace_lan_literals(u->un_value, is_lan, replacement, &n);
-      if (!n) continue;
-      u->un_value = su_strdup(home, v.c_str());
+      if (!listed(u->un_name) || !u->un_value || !scan_lan_literals(u->un_value, is_lan, replacement, nullptr))
+        continue;
+      u->un_value = su_strdup(home, replace_lan_literals(u->un_value, is_lan, replacement).c_str());
       clear_received_text(m.msg(), &u->un_common[0]);
       ++changed;
     } else if (listed(hc->hc_name)) {
@@ -329,11 +331,9 @@ int hide_lan_hosts(Message& m, const std::function<bool(const IpAddress&)>& is_l
       // A header still holding its received line is looked at in that text first: most
       // From/To carry no LAN literal, and printing them costs more than scanning. (A
       // comma-list member after the first holds no text of its own: printed as before.)
-      if (h->sh_data && h->sh_len) {
-        replace_lan_literals({static_cast<const char*>(h->sh_data), h->sh_len}, is_lan, replacement, &n);
-        if (!n) continue;
-        n = 0;
-      }
+      if (h->sh_data && h->sh_len &&
+          !scan_lan_literals({static_cast<const char*>(h->sh_data), h->sh_len}, is_lan, replacement, nullptr))
+        continue;
       std::string v = replace_lan_literals(header_text(home, reinterpret_cast<sip_header_t*>(h)), is_lan, replacement, &n);
       if (!n) continue;
       if (msg_header_t* fresh = msg_header_make(home, hc, v.c_str())) swaps.emplace_back(h, fresh);
