@@ -319,6 +319,15 @@ void read_sip(YamlMap& root, Config& c, ConfigErrors& errors) {
   m.get("cdr_dir", s.cdr_dir);
   m.get_existing_file("uplink_ca", s.uplink_ca);
   m.get("uplink_verify", s.uplink_verify);
+  m.get("tls_handshake_timeout", s.tls_handshake_timeout_s, 1, 300);
+  // Never below a registered device's refresh interval: its REGISTER is traffic at least
+  // every device_expiry seconds, so a device that follows outpost's policy is never cut.
+  if (!m.has("tcp_idle_timeout")) s.tcp_idle_timeout_s = std::max(s.tcp_idle_timeout_s, 2 * s.device_expiry_s);
+  else if (m.get("tcp_idle_timeout", s.tcp_idle_timeout_s, 1, 86400) && s.tcp_idle_timeout_s <= s.device_expiry_s)
+    m.error("tcp_idle_timeout", "must be larger than device_expiry (" + std::to_string(s.device_expiry_s) +
+                                    " s): a registered device refreshes only that often");
+  m.get("max_connections", s.max_connections, 1, 1'000'000);
+  m.get("max_connections_per_source", s.max_connections_per_source, 1, 1'000'000);
 }
 
 void read_media(YamlMap& root, Config& c, ConfigErrors& errors) {
@@ -572,7 +581,14 @@ nlohmann::json to_json(const Config& c) {
         {"ttl", c.dns.ttl_s},
         {"forwarders", strings(c.dns.forwarders)},
         {"overrides", overrides}}},
-      {"sip", {{"enabled", c.sip.enabled}, {"udp_port", c.sip.udp_port}, {"tls_port", c.sip.tls_port}}},
+      {"sip",
+       {{"enabled", c.sip.enabled},
+        {"udp_port", c.sip.udp_port},
+        {"tls_port", c.sip.tls_port},
+        {"tls_handshake_timeout_s", c.sip.tls_handshake_timeout_s},
+        {"tcp_idle_timeout_s", c.sip.tcp_idle_timeout_s},
+        {"max_connections", c.sip.max_connections},
+        {"max_connections_per_source", c.sip.max_connections_per_source}}},
       {"media",
        {{"lan_ports", c.media.lan_ports.to_string()},
         {"uplink_ports", c.media.uplink_ports.to_string()},

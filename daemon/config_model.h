@@ -143,6 +143,14 @@ struct Sip {
   // store) and whether to check it at all (a lab or a vendor's private CA may need false).
   std::string uplink_ca;
   bool uplink_verify = true;
+  // What LAN peers may hold open on the stream transports (TCP, TLS, WSS): an accepted
+  // TLS/WSS connection must finish its handshake (and upgrade) in time; a LAN connection
+  // idle both ways is closed, after more than device_expiry (a registered device refreshes
+  // at least that often); accepted LAN connections are limited in all and per source IP.
+  unsigned tls_handshake_timeout_s = 10;
+  unsigned tcp_idle_timeout_s = 600;  // when not set: 600, or 2 x device_expiry if larger
+  unsigned max_connections = 4096;
+  unsigned max_connections_per_source = 32;
 };
 
 struct Media {

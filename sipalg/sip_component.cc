@@ -51,6 +51,15 @@ CoreSettings settings_from(const config::Config& c, const Identity& me) {
   return s;
 }
 
+ConnectionLimits limits_from(const config::Sip& s) {
+  ConnectionLimits l;
+  l.handshake_timeout = std::chrono::seconds(s.tls_handshake_timeout_s);
+  l.idle_timeout = std::chrono::seconds(s.tcp_idle_timeout_s);
+  l.max_connections = s.max_connections;
+  l.max_per_source = s.max_connections_per_source;
+  return l;
+}
+
 // SIP over WSS needs a name for the passthrough to hand over and a certificate for it.
 bool wss_configured(const config::Config& c) {
   return c.tls.enabled && !c.vendor.wss_fqdn.empty() && !c.tls.wss_certificate.empty() && !c.tls.wss_key.empty();
@@ -99,6 +108,7 @@ class SipComponent final : public SipProxy {
     me.lan = config_.lan.address.address;
     me.lan_port = config_.sip.udp_port;
     me.uplink_port = config_.sip.udp_port;
+    transports_.set_limits(limits_from(config_.sip));
     if (auto r = transports_.open(Side::lan, me.lan, config_.sip.udp_port, config_.sip.tcp_port); !r) return r;
     if (auto a = uplink_address()) {
       me.uplink = *a;
@@ -199,9 +209,11 @@ class SipComponent final : public SipProxy {
   }
 
   Result<void> reload(const config::Config& next) override {
-    // Addresses, ports and vendor servers need a restart; trust lists and the rate limit change now.
+    // Addresses, ports and vendor servers need a restart; trust lists, the rate limit and
+    // the connection limits and timeouts change now (limits for the next accept).
     config_ = next;
     if (core_) core_->set_settings(settings_from(next, me_));
+    transports_.set_limits(limits_from(next.sip));
     return {};
   }
 
@@ -366,6 +378,7 @@ class SipComponent final : public SipProxy {
   Json show() const {
     Json j = counters_.to_json();
     j["transports"] = transports_.status();
+    j["connections"] = transports_.connection_status();
     j["servers"] = locator_.status(ServerLocator::Clock::now());
     j["registrations"] = bindings_.registrations().size();
     j["contact_tokens"] = bindings_.tokens();

@@ -51,13 +51,16 @@ enum class Drop {
   tls_handshake,       // a TLS connection whose handshake failed
   no_uplink,           // vendor-bound while outpost has no uplink address yet (503)
   ws_handshake,        // a WSS connection whose HTTP upgrade failed or did not offer "sip"
+  handshake_timeout,   // an accepted TLS/WSS connection that did not finish its handshake in time
+  idle_timeout,        // a LAN connection that carried no byte either way for sip.tcp_idle_timeout
+  connection_limit,    // an accepted LAN connection over sip.max_connections(_per_source)
   count_
 };
 
 inline constexpr std::array<const char*, static_cast<size_t>(Drop::count_)> kDropNames = {
     "malformed", "oversize",  "bad_framing",   "source_not_allowed", "scanner",    "rate_limited", "stray_response",
     "no_route",  "forbidden_target", "loop", "too_many_hops", "send_failed", "tls_handshake",
-    "no_uplink", "ws_handshake"};
+    "no_uplink", "ws_handshake", "handshake_timeout", "idle_timeout", "connection_limit"};
 
 class SipCounters {
  public:

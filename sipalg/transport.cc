@@ -19,6 +19,7 @@ namespace asio = boost::asio;
 using udp = asio::ip::udp;
 using tcp = asio::ip::tcp;
 using tls_stream = asio::ssl::stream<tcp::socket>;
+using Clock = std::chrono::steady_clock;
 
 struct Transports::UdpSide {
   Side side;
@@ -134,6 +135,7 @@ class TcpConnection : public std::enable_shared_from_this<TcpConnection> {
     auto ep = lowest().remote_endpoint(ec);
     if (!ec) peer_ = Endpoint{ep.address(), ep.port()};
     connected_ = true;
+    last_activity_ = Clock::now();
     read();
     flush();
   }
@@ -143,6 +145,7 @@ class TcpConnection : public std::enable_shared_from_this<TcpConnection> {
     auto ep = lowest().remote_endpoint(ec);
     if (!ec) peer_ = Endpoint{ep.address(), ep.port()};
     tls_->async_handshake(asio::ssl::stream_base::server, [self = shared_from_this(), failures](boost::system::error_code ec) {
+      if (self->ended_) return;  // closed by the sweep (handshake timeout, counted there)
       if (ec) {
         if (self->alive_.lock()) ++*failures, self->owner_.dropped(self->side_, "tls_handshake");
         return self->fail("TLS handshake: " + ec.message());
@@ -164,6 +167,7 @@ class TcpConnection : public std::enable_shared_from_this<TcpConnection> {
                    std::optional<PeerName> name = std::nullopt, bool verify = true, uint64_t* failures = nullptr) {
     peer_ = Endpoint{to.address(), to.port()};
     outgoing_ = true;
+    accepted_ = false;
     auto bound = bind_client(lowest(), to, bind, source_port);
     if (!bound) return fail("connect: " + bound.error().message), 0;
     if (tls_ && !prepare_client_tls(tls_->native_handle(), name, to.address(), verify)) return fail("TLS setup"), 0;
@@ -190,8 +194,14 @@ class TcpConnection : public std::enable_shared_from_this<TcpConnection> {
     boost::system::error_code ec;
     lowest().close(ec);
   }
+  // Closed by the Transports' sweep (a deadline passed; counted by the caller).
+  void end(const std::string& why) { fail(why); }
 
   uint64_t id() const { return id_; }
+  bool accepted() const { return accepted_; }
+  bool established() const { return connected_; }
+  Clock::time_point opened() const { return opened_; }
+  Clock::time_point last_activity() const { return last_activity_; }
   Side side() const { return side_; }
   const Endpoint& peer() const { return peer_; }
   bool open() const { return tls_ ? tls_->next_layer().is_open() : socket_.is_open(); }
@@ -204,6 +214,7 @@ class TcpConnection : public std::enable_shared_from_this<TcpConnection> {
   tcp::socket& lowest() { return tls_ ? tls_->next_layer() : socket_; }
 
   void fail(const std::string& why) {
+    ended_ = true;
     if (alive_.lock()) {
       owner_.log_.debug("tcp ", peer_.to_string(), ": ", why);
       if (outgoing_ && !connected_) owner_.unreachable(flow(), why);
@@ -219,6 +230,7 @@ class TcpConnection : public std::enable_shared_from_this<TcpConnection> {
     auto done = [self](boost::system::error_code ec, size_t n) {
       if (ec) return self->fail(ec == asio::error::eof ? "closed by peer" : ec.message());
       if (!self->alive_.lock()) return;
+      self->last_activity_ = Clock::now();  // CRLF keep-alives count as traffic
       self->buffer_.append(self->chunk_.data(), n);
       self->consume();
       if (self->open()) self->read();
@@ -252,6 +264,7 @@ class TcpConnection : public std::enable_shared_from_this<TcpConnection> {
     auto done = [self](boost::system::error_code ec, size_t) {
       self->writing_ = false;
       if (ec) return self->fail("write: " + ec.message());
+      self->last_activity_ = Clock::now();
       self->queue_.pop_front();
       self->flush();
     };
@@ -269,6 +282,9 @@ class TcpConnection : public std::enable_shared_from_this<TcpConnection> {
   Endpoint peer_;
   bool connected_ = false, writing_ = false;
   bool outgoing_ = false;  // opened by outpost: a failure before it is up makes the peer unreachable
+  bool ended_ = false;     // fail() ran: late completions must not count again
+  bool accepted_ = true;   // a peer opened it (connect() clears it)
+  Clock::time_point opened_ = Clock::now(), last_activity_ = opened_;
   std::array<char, 16384> chunk_{};
   std::string buffer_;
   std::deque<std::string> queue_;
@@ -281,7 +297,8 @@ Transports::Transports(asio::io_context& io, Logger log, size_t max_message_byte
       noisy_(log),
       max_bytes_(max_message_bytes),
       on_message_(std::move(on_message)),
-      on_drop_(std::move(on_drop)) {}
+      on_drop_(std::move(on_drop)),
+      sweep_timer_(io) {}
 
 Transports::~Transports() { close(); }
 
@@ -304,6 +321,7 @@ Result<void> Transports::open(Side side, const IpAddress& address, uint16_t udp_
     if (ec) return make_error(std::string("sip: TCP ") + Endpoint{address, tcp_port}.to_string() + ": " + ec.message());
     accept(*t);
     tcp_[side] = std::move(t);
+    arm_sweep();
   }
   receive(*u);
   udp_[side] = std::move(u);
@@ -323,6 +341,7 @@ Result<void> Transports::open_tls(Side side, const IpAddress& address, uint16_t 
   if (ec) return make_error(std::string("sip: TLS ") + Endpoint{address, port}.to_string() + ": " + ec.message());
   accept_tls(*t);
   tls_[side] = std::move(t);
+  arm_sweep();
   return {};
 }
 
@@ -347,6 +366,7 @@ Result<void> Transports::open_extra(Side side, const IpAddress& address, uint16_
   receive(*u);
   extra_udp_[port] = std::move(u);
   extra_tcp_[port] = std::move(t);
+  arm_sweep();
   return {};
 }
 
@@ -354,14 +374,17 @@ Result<void> Transports::enable_wss(Side side, uint16_t port, const std::string&
   auto w = std::make_unique<WssSide>(side, port);
   if (auto r = load_server_context(w->context, certificate, key, "WSS"); !r) return r;
   wss_ = std::move(w);
+  arm_sweep();
   return {};
 }
 
 bool Transports::accept_wss(tcp::socket socket, std::vector<uint8_t> first_bytes) {
   if (!wss_) return false;
   ++wss_->accepted;
+  uint64_t id = next_id_++;
+  if (!admit(wss_->side, socket, id)) return true;  // refused and counted; the socket closes here
   auto c = std::make_shared<WsConnection>(*this, std::move(socket), wss_->context, std::move(first_bytes), wss_->side,
-                                          next_id_++);
+                                          id);
   ws_connections_[c->id()] = c;
   c->start();
   return true;
@@ -387,9 +410,12 @@ void Transports::accept_tls(TlsSide& t) {
     if (!alive.lock() || !t.acceptor.is_open()) return;
     if (!ec) {
       ++t.accepted;
-      auto c = std::make_shared<TcpConnection>(*this, std::move(socket), t.context, t.side, next_id_++);
-      connections_[c->id()] = c;
-      c->start_tls(&t.handshake_failures);
+      uint64_t id = next_id_++;
+      if (admit(t.side, socket, id)) {
+        auto c = std::make_shared<TcpConnection>(*this, std::move(socket), t.context, t.side, id);
+        connections_[c->id()] = c;
+        c->start_tls(&t.handshake_failures);
+      }
     }
     accept_tls(t);
   });
@@ -406,6 +432,86 @@ void Transports::close() {
   connections_.clear();
   for (auto& [id, c] : ws_connections_) c->close();
   ws_connections_.clear();
+  for (const auto& [id, source] : admitted_) admission_.release(source);
+  admitted_.clear();
+  sweep_timer_.cancel();
+  sweeping_ = false;
+}
+
+bool Transports::admit(Side side, const tcp::socket& socket, uint64_t id) {
+  if (side != Side::lan) return true;
+  boost::system::error_code ec;
+  auto peer = socket.remote_endpoint(ec);
+  if (ec) return false;  // already gone: nothing to hold open
+  auto verdict = admission_.admit(peer.address());
+  if (verdict == ConnectionAdmission::Verdict::admitted) {
+    admitted_[id] = peer.address();
+    return true;
+  }
+  noisy_.warn("connection from ", Endpoint{peer.address(), peer.port()}.to_string(), " refused: ",
+              verdict == ConnectionAdmission::Verdict::over_total
+                  ? "sip.max_connections (" + std::to_string(admission_.limits().max_connections) + ") reached"
+                  : "sip.max_connections_per_source (" + std::to_string(admission_.limits().max_per_source) +
+                        ") reached");
+  on_drop_(side, "connection_limit");
+  return false;
+}
+
+void Transports::release(uint64_t id) {
+  auto it = admitted_.find(id);
+  if (it == admitted_.end()) return;
+  admission_.release(it->second);
+  admitted_.erase(it);
+}
+
+void Transports::arm_sweep() {
+  if (sweeping_) return;
+  sweeping_ = true;
+  sweep_timer_.expires_after(admission_.limits().sweep_interval());
+  sweep_timer_.async_wait([this, alive = std::weak_ptr<bool>(alive_)](boost::system::error_code ec) {
+    if (ec || !alive.lock() || !sweeping_) return;
+    sweeping_ = false;
+    sweep();
+    arm_sweep();
+  });
+}
+
+void Transports::sweep() {
+  const auto now = Clock::now();
+  const auto& limits = admission_.limits();
+  // Collected first: ending a connection removes it from the maps.
+  std::vector<std::pair<std::shared_ptr<TcpConnection>, Expiry>> streams;
+  std::vector<std::pair<std::shared_ptr<WsConnection>, Expiry>> websockets;
+  for (const auto& [id, c] : connections_)
+    if (auto e = expiry(c->accepted(), c->side() == Side::lan, c->established(), c->opened(),
+                        c->last_activity(), now, limits);
+        e != Expiry::none)
+      streams.emplace_back(c, e);
+  for (const auto& [id, c] : ws_connections_)
+    if (auto e = expiry(c->accepted(), c->side() == Side::lan, c->established(), c->opened(),
+                        c->last_activity(), now, limits);
+        e != Expiry::none)
+      websockets.emplace_back(c, e);
+  auto reason = [](Expiry e) { return e == Expiry::handshake_timeout ? "handshake_timeout" : "idle_timeout"; };
+  for (auto& [c, e] : streams) {
+    on_drop_(c->side(), reason(e));
+    c->end(reason(e));
+  }
+  for (auto& [c, e] : websockets) {
+    on_drop_(c->side(), reason(e));
+    c->end(reason(e));
+  }
+}
+
+nlohmann::json Transports::connection_status() const {
+  const auto& l = admission_.limits();
+  return {{"lan_accepted", admission_.open()},
+          {"max_connections", l.max_connections},
+          {"sources", admission_.sources()},
+          {"busiest_source", admission_.busiest_source()},
+          {"max_per_source", l.max_per_source},
+          {"handshake_timeout_ms", l.handshake_timeout.count()},
+          {"idle_timeout_ms", l.idle_timeout.count()}};
 }
 
 uint16_t Transports::udp_port(Side side) const {
@@ -438,10 +544,13 @@ void Transports::accept(TcpSide& t) {
     if (!alive.lock() || !t.acceptor.is_open()) return;
     if (!ec) {
       ++t.accepted;
-      auto c = std::make_shared<TcpConnection>(*this, std::move(socket), t.side, next_id_++);
-      c->set_local_port(t.extra_port);
-      connections_[c->id()] = c;
-      c->start_reading();
+      uint64_t id = next_id_++;
+      if (admit(t.side, socket, id)) {
+        auto c = std::make_shared<TcpConnection>(*this, std::move(socket), t.side, id);
+        c->set_local_port(t.extra_port);
+        connections_[c->id()] = c;
+        c->start_reading();
+      }
     }
     accept(t);
   });

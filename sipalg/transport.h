@@ -3,10 +3,13 @@
 // UDP: one socket per side. TCP: a listener per side and connections (accepted or
 // opened by outpost), each with an id that travels in Flow so that responses and
 // requests to a device go back over the connection it used. Stream framing and CRLF
-// keep-alives are handled here (framing.h); whole messages go to the handler.
+// keep-alives are handled here (framing.h); whole messages go to the handler. What LAN
+// peers may hold open (connection limits, handshake and idle timeouts) is decided by
+// connection_limits.h and enforced here: at accept, and by one sweep timer.
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ip/udp.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <deque>
 #include <functional>
 #include <map>
@@ -20,6 +23,7 @@
 
 #include "common/log.h"
 #include "common/result.h"
+#include "sipalg/connection_limits.h"
 #include "sipalg/flow.h"
 
 struct ssl_st;
@@ -88,10 +92,15 @@ class Transports final : public Sender {
   // be established (refused, no route, TLS handshake or WebSocket upgrade failed): what was
   // queued for `to` is lost, so the proxy can try the next server at once.
   void on_unreachable(std::function<void(const Flow& to)> handler) { on_unreachable_ = std::move(handler); }
+  // Limits and timeouts for LAN stream connections (connection_limits.h); may change at
+  // any time (reload): new limits apply to the next accept, new timeouts at the next sweep.
+  void set_limits(const ConnectionLimits& limits) { admission_.configure(limits); }
   void close();
   bool send(const Flow& to, const std::string& bytes) override;
   // The local address the kernel would use towards `peer` (for Via on an unbound uplink).
   nlohmann::json status() const;
+  // Accepted LAN connections against their limits, and the timeouts (`show sip` "connections").
+  nlohmann::json connection_status() const;
   uint16_t udp_port(Side side) const;
 
   // Called by connections.
@@ -102,8 +111,14 @@ class Transports final : public Sender {
     on_message_(from, bytes);
   }
   void dropped(Side side, const char* reason) { on_drop_(side, reason); }
-  void forget(uint64_t id) { connections_.erase(id); }
-  void forget_ws(uint64_t id) { ws_connections_.erase(id); }
+  void forget(uint64_t id) {
+    connections_.erase(id);
+    release(id);
+  }
+  void forget_ws(uint64_t id) {
+    ws_connections_.erase(id);
+    release(id);
+  }
   void ws_handshake_failed(Side side, const char* reason);
   void unreachable(const Flow& to, const std::string& why);
 
@@ -117,6 +132,12 @@ class Transports final : public Sender {
   void accept(TcpSide& t);
   std::shared_ptr<TcpConnection> connection_to(const Flow& to);
   std::shared_ptr<WsConnection> ws_connection_to(const Flow& to);
+  // An accepted LAN connection within the limits is counted under `id`; one over them is
+  // counted as a drop and the caller closes it. Vendor-side accepts are not limited.
+  bool admit(Side side, const boost::asio::ip::tcp::socket& socket, uint64_t id);
+  void release(uint64_t id);
+  void arm_sweep();  // once a listener is open
+  void sweep();      // closes connections past their handshake or idle deadline
 
   boost::asio::io_context& io_;
   Logger log_;
@@ -135,6 +156,10 @@ class Transports final : public Sender {
   std::unique_ptr<WssSide> wss_;
   std::unique_ptr<UplinkTls> uplink_tls_;
   std::map<uint64_t, std::shared_ptr<WsConnection>> ws_connections_;
+  ConnectionAdmission admission_;
+  std::map<uint64_t, IpAddress> admitted_;  // accepted LAN connections (by id) and their source
+  boost::asio::steady_timer sweep_timer_;
+  bool sweeping_ = false;
   IpAddress bind_address_[2];
   uint64_t next_id_ = 1;
   uint64_t send_errors_ = 0;

@@ -14,7 +14,8 @@ namespace websocket = beast::websocket;
 using tcp = asio::ip::tcp;
 
 namespace {
-// From the hand-over to an accepted upgrade: TLS handshake, then the HTTP request.
+// A connection outpost opens to the vendor: connect, TLS handshake and upgrade. (Accepted
+// ones: sip.tls_handshake_timeout, enforced by the Transports' sweep.)
 constexpr auto kHandshakeTimeout = std::chrono::seconds(10);
 }  // namespace
 
@@ -61,6 +62,7 @@ uint16_t WsConnection::connect(const tcp::endpoint& to, const IpAddress& bind, u
                            std::optional<PeerName> name, bool verify, uint64_t* failures) {
   peer_ = Endpoint{to.address(), to.port()};
   outgoing_ = true;
+  accepted_ = false;
   auto& socket = beast::get_lowest_layer(ws_);
   auto bound = bind_client(socket, to, bind, source_port);
   if (!bound) return fail("connect: " + bound.error().message), 0;
@@ -97,6 +99,7 @@ uint16_t WsConnection::connect(const tcp::endpoint& to, const IpAddress& bind, u
               return upgrade_failed(self, "ws_handshake", "the server did not accept the \"sip\" subprotocol");
             self->connected_ = true;
             self->handshake_deadline_.cancel();
+            self->touch();
             self->read();
             self->flush();
           });
@@ -114,6 +117,7 @@ void WsConnection::close() {
 }
 
 void WsConnection::fail(const std::string& why) {
+  ended_ = true;
   if (alive_.lock()) {
     owner_.log_.debug("wss ", peer_.to_string(), ": ", why);
     if (outgoing_ && !connected_) owner_.unreachable(flow(), why);
@@ -127,12 +131,13 @@ void WsConnection::start() {
   boost::system::error_code ec;
   auto ep = beast::get_lowest_layer(ws_).remote_endpoint(ec);
   if (!ec) peer_ = Endpoint{ep.address(), ep.port()};
-  arm_handshake_deadline();
+  // The handshake deadline is the Transports' sweep (sip.tls_handshake_timeout, counted).
   // The passthrough already read the ClientHello: the buffered handshake feeds those bytes
   // to OpenSSL before it reads from the socket.
   ws_.next_layer().async_handshake(
       asio::ssl::stream_base::server, asio::buffer(first_bytes_),
       [self = shared_from_this()](boost::system::error_code ec, size_t) {
+        if (self->ended_) return;  // closed by the sweep (handshake timeout, counted there)
         if (ec) {
           if (self->alive_.lock()) self->owner_.ws_handshake_failed(self->side_, "tls_handshake");
           return self->fail("TLS handshake: " + ec.message());
@@ -145,6 +150,7 @@ void WsConnection::start() {
 void WsConnection::read_upgrade() {
   http::async_read(ws_.next_layer(), buffer_, upgrade_,
                    [self = shared_from_this()](boost::system::error_code ec, size_t) {
+                     if (self->ended_) return;  // closed by the sweep (handshake timeout, counted there)
                      if (ec) {
                        if (self->alive_.lock()) self->owner_.ws_handshake_failed(self->side_, "ws_handshake");
                        return self->fail("upgrade request: " + ec.message());
@@ -155,7 +161,15 @@ void WsConnection::read_upgrade() {
                      if (!offers_sip_subprotocol(std::string_view(offered.data(), offered.size())))
                        return self->refuse("no \"sip\" in Sec-WebSocket-Protocol");
                      auto& ws = self->ws_;
-                     ws.set_option(websocket::stream_base::timeout::suggested(beast::role_type::server));
+                     // No Beast timeouts: the Transports' sweep closes idle LAN connections
+                     // (sip.tcp_idle_timeout, both directions, counted) and outpost sends no pings.
+                     ws.set_option(websocket::stream_base::timeout{websocket::stream_base::none(),
+                                                                   websocket::stream_base::none(), false});
+                     // A browser's pings and pongs are traffic too.
+                     ws.control_callback([weak = std::weak_ptr<WsConnection>(self)](websocket::frame_type,
+                                                                                    beast::string_view) {
+                       if (auto c = weak.lock()) c->touch();
+                     });
                      ws.set_option(websocket::stream_base::decorator([](websocket::response_type& res) {
                        res.set(http::field::sec_websocket_protocol, "sip");
                        res.set(http::field::server, "outpost");
@@ -163,12 +177,14 @@ void WsConnection::read_upgrade() {
                      // Beast refuses bigger messages itself (message_too_big), before buffering them.
                      ws.read_message_max(self->owner_.max_bytes_);
                      ws.async_accept(self->upgrade_, [self](boost::system::error_code ec) {
+                       if (self->ended_) return;
                        if (ec) {
                          if (self->alive_.lock()) self->owner_.ws_handshake_failed(self->side_, "ws_handshake");
                          return self->fail("WebSocket accept: " + ec.message());
                        }
                        self->connected_ = true;
                        self->handshake_deadline_.cancel();
+                       self->touch();
                        self->upgrade_ = {};
                        self->buffer_.consume(self->buffer_.size());
                        self->read();
@@ -195,6 +211,7 @@ void WsConnection::read() {
     if (ec == websocket::error::message_too_big && self->alive_.lock()) self->owner_.dropped(self->side_, "oversize");
     if (ec) return self->fail(ec == websocket::error::closed ? "closed by peer" : ec.message());
     if (!self->alive_.lock()) return;
+    self->touch();  // CRLF keep-alive messages count as traffic
     std::string payload = beast::buffers_to_string(self->buffer_.data());
     self->buffer_.consume(self->buffer_.size());
     switch (classify_ws_payload(payload, self->owner_.max_bytes_)) {
@@ -218,6 +235,7 @@ void WsConnection::flush() {
   ws_.async_write(asio::buffer(queue_.front()), [self = shared_from_this()](boost::system::error_code ec, size_t) {
     self->writing_ = false;
     if (ec) return self->fail("write: " + ec.message());
+    self->touch();
     self->queue_.pop_front();
     self->flush();
   });

@@ -14,6 +14,7 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/websocket.hpp>
 #include <boost/beast/websocket/ssl.hpp>
+#include <chrono>
 #include <cstdint>
 #include <deque>
 #include <memory>
@@ -58,16 +59,26 @@ class WsConnection : public std::enable_shared_from_this<WsConnection> {
                    std::optional<PeerName> name, bool verify, uint64_t* failures);
   void send(std::string bytes);
   void close();
+  // Closed by the Transports' sweep (a deadline passed; counted by the caller).
+  void end(const std::string& why) { fail(why); }
 
   uint64_t id() const { return id_; }
   Side side() const { return side_; }
   const Endpoint& peer() const { return peer_; }
   bool open() const;
+  bool accepted() const { return accepted_; }
+  // TLS handshake and WebSocket upgrade done.
+  bool established() const { return connected_; }
+  std::chrono::steady_clock::time_point opened() const { return opened_; }
+  std::chrono::steady_clock::time_point last_activity() const { return last_activity_; }
 
  private:
   using TlsStream = boost::asio::ssl::stream<boost::asio::ip::tcp::socket>;
   Flow flow() const { return Flow{side_, Transport::wss, peer_, id_, 0}; }
-  void arm_handshake_deadline();  // TLS handshake and upgrade within kHandshakeTimeout
+  // Connections outpost opens: TLS handshake and upgrade within kHandshakeTimeout (accepted
+  // ones have the Transports' sweep and sip.tls_handshake_timeout).
+  void arm_handshake_deadline();
+  void touch() { last_activity_ = std::chrono::steady_clock::now(); }
   void read_upgrade();
   void refuse(const std::string& why);
   void read();
@@ -86,6 +97,9 @@ class WsConnection : public std::enable_shared_from_this<WsConnection> {
   Endpoint peer_;
   bool connected_ = false, writing_ = false;
   bool outgoing_ = false;  // opened by outpost (to the vendor)
+  bool accepted_ = true;        // a browser opened it (connect() clears it)
+  bool ended_ = false;         // fail() ran: late completions must not count again
+  std::chrono::steady_clock::time_point opened_ = std::chrono::steady_clock::now(), last_activity_ = opened_;
   std::deque<std::string> queue_;
 };
 

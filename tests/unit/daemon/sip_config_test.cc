@@ -75,3 +75,41 @@ TEST_CASE("sip: the vendor over TLS/WSS: CA file, verification, WebSocket path",
   CHECK_FALSE(r.config);
   CHECK(has_error(r, 7, "uplink_ca"));
 }
+
+TEST_CASE("sip: connection limits and timeouts, idle above device_expiry", "[daemon][config][sip]") {
+  auto r = load(kBase);
+  REQUIRE(r.config);
+  CHECK(r.config->sip.tls_handshake_timeout_s == 10);
+  CHECK(r.config->sip.tcp_idle_timeout_s == 600);
+  CHECK(r.config->sip.max_connections == 4096);
+  CHECK(r.config->sip.max_connections_per_source == 32);
+
+  r = load(std::string(kBase) +
+           "sip:\n  tls_handshake_timeout: 5\n  tcp_idle_timeout: 300\n  max_connections: 100\n"
+           "  max_connections_per_source: 4\n");
+  INFO(r.errors.to_string());
+  REQUIRE(r.config);
+  CHECK(r.config->sip.tls_handshake_timeout_s == 5);
+  CHECK(r.config->sip.tcp_idle_timeout_s == 300);
+  CHECK(r.config->sip.max_connections == 100);
+  CHECK(r.config->sip.max_connections_per_source == 4);
+
+  // Unset, the idle timeout follows a long device_expiry (twice it), so the default never
+  // cuts a device that refreshes as told.
+  r = load(std::string(kBase) + "sip:\n  device_expiry: 900\n");
+  REQUIRE(r.config);
+  CHECK(r.config->sip.tcp_idle_timeout_s == 1800);
+
+  r = load(std::string(kBase) + "sip:\n  tcp_idle_timeout: 120\n");  // = device_expiry
+  CHECK_FALSE(r.config);
+  CHECK(has_error(r, 7, "tcp_idle_timeout: must be larger than device_expiry (120 s)"));
+  r = load(std::string(kBase) + "sip:\n  device_expiry: 300\n  tcp_idle_timeout: 200\n");
+  CHECK_FALSE(r.config);
+  CHECK(has_error(r, 8, "must be larger than device_expiry (300 s)"));
+  for (const char* key : {"tls_handshake_timeout", "tcp_idle_timeout", "max_connections", "max_connections_per_source"}) {
+    r = load(std::string(kBase) + "sip:\n  " + key + ": 0\n");
+    INFO(key);
+    CHECK_FALSE(r.config);
+    CHECK(has_error(r, 7, key));
+  }
+}
