@@ -20,6 +20,7 @@
 # (X, Y: relayed packets/s at each one's highest passing load; Z: the floor's CPU per packet there).
 # Never fails on speed; a missing peer is reported and skipped (rtpengine: apt-get install rtpengine-daemon).
 # Env: BUILD=build DUR=4 LOADS="250 500 1000 1500" (calls) RELAYS="outpost rtpengine floor"
+#   OUTPOST_MEDIA_ENGINE=io_uring|epoll, OUTPOST_MEDIA_COALESCE_US=N: outpost other than its defaults
 #      LOSS_MAX_PCT=0.1 LAT_P99_MAX_US=10000 NOTES=../shared/notes
 set -uo pipefail
 

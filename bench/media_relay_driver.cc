@@ -7,7 +7,8 @@
 //   STREAMFILE gets rtpgen's lines: a_ip a_port b_ip b_port relay_for_a_ip port relay_for_b_ip port
 //   Prints "ready" on stderr once the streams are open; on SIGTERM/SIGINT prints
 //   "MEDIA packets_to_vendor=.. packets_to_lan=.. dropped=.." on stdout and exits.
-//   Env OUTPOST_MEDIA_ENGINE=io_uring tries the io_uring engine (default: epoll, as outpostd).
+//   Env OUTPOST_MEDIA_ENGINE=epoll|io_uring and OUTPOST_MEDIA_COALESCE_US override media.engine and
+//   media.coalesce_us (default: the config's defaults, as outpostd).
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <cstdio>
@@ -47,10 +48,10 @@ int main(int argc, char** argv) {
   MetricsRegistry metrics;
   ControlRegistry control;
   ComponentContext context{io, log, metrics, control};
-  const char* engine = std::getenv("OUTPOST_MEDIA_ENGINE");
-  auto relay = media::make_media_relay(context, c,
-                                       engine && std::string(engine) == "io_uring" ? media::MediaEngine::io_uring
-                                                                                   : media::MediaEngine::epoll);
+  // The config's defaults, as outpostd with no media keys; the environment overrides them.
+  if (const char* engine = std::getenv("OUTPOST_MEDIA_ENGINE")) c.media.engine = engine;
+  if (const char* coalesce = std::getenv("OUTPOST_MEDIA_COALESCE_US")) c.media.coalesce_us = unsigned(std::atoi(coalesce));
+  auto relay = media::make_media_relay(context, c);
   if (auto r = relay->start(); !r) {
     std::cerr << r.error().message << "\n";
     return 1;

@@ -341,6 +341,8 @@ void read_media(YamlMap& root, Config& c, ConfigErrors& errors) {
   m.get("timeout", c.media.timeout_s, 5, 3600);
   m.get("latch_packets", c.media.latch_packets, 1, 100);
   m.get("parked_streams", c.media.parked_streams, 0, 16384);
+  m.get_one_of("engine", c.media.engine, {"epoll", "io_uring"});
+  m.get("coalesce_us", c.media.coalesce_us, 0, 1000);
   if (c.media.lan_ports.size() < 4) m.error("lan_ports", "range too small: need at least 4 ports");
   if (c.media.uplink_ports.size() < 4) m.error("uplink_ports", "range too small: need at least 4 ports");
 }

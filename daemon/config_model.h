@@ -161,6 +161,11 @@ struct Media {
   // Finished streams whose bound sockets are kept for re-use (media_parking.h); 0: sockets
   // are closed and ports freed when the call ends.
   unsigned parked_streams = 1024;
+  // How datagrams move (dataplane/README.md): "epoll" (recvmmsg/sendmmsg) or "io_uring"
+  // (falls back to epoll where the kernel refuses it), and how long the io_uring engine may
+  // wait to gather completions into one batch (0: none; needs Linux 6.1).
+  std::string engine = "io_uring";
+  unsigned coalesce_us = 200;
 };
 
 struct Tls {

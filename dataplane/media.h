@@ -72,11 +72,11 @@ class MediaRelay : public Component {
 };
 
 // How datagrams move (dataplane/media_session.h): epoll with recvmmsg/sendmmsg, or io_uring
-// (falling back to epoll where the kernel refuses it). epoll is the default: measured here,
-// io_uring saved no CPU per packet (dataplane/README.md), so it stays an option to measure.
+// (falling back to epoll where the kernel refuses it). Chosen by `media.engine` unless given
+// here (tests run both).
 enum class MediaEngine { epoll, io_uring };
 
 std::shared_ptr<MediaRelay> make_media_relay(const ComponentContext& context, const config::Config& config,
-                                             MediaEngine engine = MediaEngine::epoll);
+                                             std::optional<MediaEngine> engine = std::nullopt);
 
 }  // namespace outpost::media

@@ -31,7 +31,8 @@ class MediaRelayComponent final : public MediaRelay {
   MediaRelayComponent(const ComponentContext& context, const config::Config& config, MediaEngine engine)
       : context_(context),
         config_(config),
-        relay_(std::make_shared<RelayContext>(context.io, context.metrics, Logger(context.log_sink, "media"), engine)),
+        relay_(std::make_shared<RelayContext>(context.io, context.metrics, Logger(context.log_sink, "media"), engine,
+                                              std::chrono::microseconds(config.media.coalesce_us))),
         lan_ports_(config.media.lan_ports),
         uplink_ports_(config.media.uplink_ports),
         parked_(ParkingLimits{config.media.parked_streams, kQuarantineNs, kParkedMaxAgeNs}),
@@ -68,7 +69,8 @@ class MediaRelayComponent final : public MediaRelay {
     relay_->log.notice("relaying media: LAN ", config_.lan.address.address.to_string(), " ports ",
                        lan_ports_.range().to_string(), ", uplink ports ", uplink_ports_.range().to_string(),
                        "; timeout ", config_.media.timeout_s, " s, latch after ", relay_->latch_packets,
-                       " packets; engine ", relay_->engine_name());
+                       " packets; engine ", relay_->engine_name(), ", coalescing ",
+                       relay_->ring ? relay_->ring->coalesce().count() : 0, " us");
     return {};
   }
 
@@ -79,6 +81,10 @@ class MediaRelayComponent final : public MediaRelay {
         next.media.uplink_ports.last != config_.media.uplink_ports.last)
       relay_->log.notice("media port ranges changed: they apply after a restart; still using LAN ",
                          lan_ports_.range().to_string(), ", uplink ", uplink_ports_.range().to_string());
+    if (next.media.engine != config_.media.engine || next.media.coalesce_us != config_.media.coalesce_us)
+      relay_->log.notice("media engine or coalesce_us changed: they apply after a restart; still using ",
+                         relay_->engine_name(), ", coalescing ",
+                         relay_->ring ? relay_->ring->coalesce().count() : 0, " us");
     const bool addresses_changed = next.lan.address.address != config_.lan.address.address ||
                                    next.uplinks.primary.configured != config_.uplinks.primary.configured ||
                                    next.uplinks.primary.address.address != config_.uplinks.primary.address.address;
@@ -294,6 +300,7 @@ class MediaRelayComponent final : public MediaRelay {
 
   Json summary() const {
     return {{"engine", relay_->engine_name()},
+            {"coalesce_us", relay_->ring ? relay_->ring->coalesce().count() : 0},
             {"calls", calls_.size()},
             {"streams", stream_count()},
             {"ports", {{"lan", range_json(lan_ports_)}, {"uplink", range_json(uplink_ports_)}}},
@@ -332,8 +339,9 @@ class MediaRelayComponent final : public MediaRelay {
 }  // namespace
 
 std::shared_ptr<MediaRelay> make_media_relay(const ComponentContext& context, const config::Config& config,
-                                             MediaEngine engine) {
-  return std::make_shared<MediaRelayComponent>(context, config, engine);
+                                             std::optional<MediaEngine> engine) {
+  const MediaEngine chosen = engine ? *engine : config.media.engine == "io_uring" ? MediaEngine::io_uring : MediaEngine::epoll;
+  return std::make_shared<MediaRelayComponent>(context, config, chosen);
 }
 
 }  // namespace outpost::media

@@ -53,10 +53,11 @@ nlohmann::json DirectionFigures::to_json() const {
           {"remote", remote_json(quality)}};
 }
 
-RelayContext::RelayContext(boost::asio::io_context& io, MetricsRegistry& metrics, Logger logger, MediaEngine engine)
+RelayContext::RelayContext(boost::asio::io_context& io, MetricsRegistry& metrics, Logger logger, MediaEngine engine,
+                           std::chrono::microseconds coalesce)
     : poller(io), stats(MediaStats::make(metrics)), drops(metrics), log(logger), bad_input(logger) {
   if (engine == MediaEngine::epoll) return;
-  auto made = MediaRing::create(io);
+  auto made = MediaRing::create(io, coalesce);
   if (made) {
     ring = std::move(*made);
     return;

@@ -53,7 +53,9 @@ struct PacketBatch {
 // batch buffers. Owned by the relay, kept alive by its sessions.
 struct RelayContext {
   // engine: io_uring is tried and falls back to epoll (logged once, counted).
-  RelayContext(boost::asio::io_context& io, MetricsRegistry& metrics, Logger logger, MediaEngine engine);
+  // coalesce: the io_uring engine's batching wait (media_uring.h).
+  RelayContext(boost::asio::io_context& io, MetricsRegistry& metrics, Logger logger, MediaEngine engine,
+               std::chrono::microseconds coalesce);
   const char* engine_name() const { return ring ? "io_uring" : "epoll"; }
   dataplane::FdPoller poller;  // the epoll engine's sockets, EPOLLIN level-triggered
   std::unique_ptr<MediaRing> ring;  // null: the epoll engine

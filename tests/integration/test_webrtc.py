@@ -253,7 +253,7 @@ def test_browser_calls_browser_through_outpost(wss_lab):
         assert stats, f"{who}: no stats"
         best = max(stats, key=lambda s: min(s["sent"], s["received"]))
         assert best["ice"] in ("connected", "completed"), (who, best)
-        assert best["pair"] and best["pair"]["remote"].startswith(remote + ":"), (who, best)
+        assert best["pair"] and best["pair"]["remote"].startswith(remote + ":"), (who, stats[-6:], lab.ctl("show media").get("counters"))
         assert best["sent"] >= MIN_PACKETS and best["received"] >= MIN_PACKETS, (who, best)
     # alice hung up: her BYE reached bob through outpost and the vendor.
     one(a, "hangup")
