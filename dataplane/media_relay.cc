@@ -70,7 +70,7 @@ class MediaRelayComponent final : public MediaRelay {
                        lan_ports_.range().to_string(), ", uplink ports ", uplink_ports_.range().to_string(),
                        "; timeout ", config_.media.timeout_s, " s, latch after ", relay_->latch_packets,
                        " packets; engine ", relay_->engine_name(), ", coalescing ",
-                       relay_->ring ? relay_->ring->coalesce().count() : 0, " us");
+                       relay_->coalesce_us(), " us");
     return {};
   }
 
@@ -84,7 +84,7 @@ class MediaRelayComponent final : public MediaRelay {
     if (next.media.engine != config_.media.engine || next.media.coalesce_us != config_.media.coalesce_us)
       relay_->log.notice("media engine or coalesce_us changed: they apply after a restart; still using ",
                          relay_->engine_name(), ", coalescing ",
-                         relay_->ring ? relay_->ring->coalesce().count() : 0, " us");
+                         relay_->coalesce_us(), " us");
     const bool addresses_changed = next.lan.address.address != config_.lan.address.address ||
                                    next.uplinks.primary.configured != config_.uplinks.primary.configured ||
                                    next.uplinks.primary.address.address != config_.uplinks.primary.address.address;
@@ -300,7 +300,7 @@ class MediaRelayComponent final : public MediaRelay {
 
   Json summary() const {
     return {{"engine", relay_->engine_name()},
-            {"coalesce_us", relay_->ring ? relay_->ring->coalesce().count() : 0},
+            {"coalesce_us", relay_->coalesce_us()},
             {"calls", calls_.size()},
             {"streams", stream_count()},
             {"ports", {{"lan", range_json(lan_ports_)}, {"uplink", range_json(uplink_ports_)}}},

@@ -57,6 +57,8 @@ struct RelayContext {
   RelayContext(boost::asio::io_context& io, MetricsRegistry& metrics, Logger logger, MediaEngine engine,
                std::chrono::microseconds coalesce);
   const char* engine_name() const { return ring ? "io_uring" : "epoll"; }
+  // The io_uring engine's batching wait in force (0: none, or the epoll engine).
+  long coalesce_us() const { return ring ? long(ring->coalesce().count()) : 0; }
   dataplane::FdPoller poller;  // the epoll engine's sockets, EPOLLIN level-triggered
   std::unique_ptr<MediaRing> ring;  // null: the epoll engine
   MediaStats stats;

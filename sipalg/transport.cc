@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 #include <algorithm>
 #include <optional>
+#include <type_traits>
 
 #include "sipalg/framing.h"
 #include "sipalg/ws_transport.h"
@@ -167,7 +168,6 @@ class TcpConnection : public std::enable_shared_from_this<TcpConnection> {
                    std::optional<PeerName> name = std::nullopt, bool verify = true, uint64_t* failures = nullptr) {
     peer_ = Endpoint{to.address(), to.port()};
     outgoing_ = true;
-    accepted_ = false;
     auto bound = bind_client(lowest(), to, bind, source_port);
     if (!bound) return fail("connect: " + bound.error().message), 0;
     if (tls_ && !prepare_client_tls(tls_->native_handle(), name, to.address(), verify)) return fail("TLS setup"), 0;
@@ -198,7 +198,7 @@ class TcpConnection : public std::enable_shared_from_this<TcpConnection> {
   void end(const std::string& why) { fail(why); }
 
   uint64_t id() const { return id_; }
-  bool accepted() const { return accepted_; }
+  bool accepted() const { return !outgoing_; }  // a peer opened it
   bool established() const { return connected_; }
   Clock::time_point opened() const { return opened_; }
   Clock::time_point last_activity() const { return last_activity_; }
@@ -283,7 +283,6 @@ class TcpConnection : public std::enable_shared_from_this<TcpConnection> {
   bool connected_ = false, writing_ = false;
   bool outgoing_ = false;  // opened by outpost: a failure before it is up makes the peer unreachable
   bool ended_ = false;     // fail() ran: late completions must not count again
-  bool accepted_ = true;   // a peer opened it (connect() clears it)
   Clock::time_point opened_ = Clock::now(), last_activity_ = opened_;
   std::array<char, 16384> chunk_{};
   std::string buffer_;
@@ -479,28 +478,23 @@ void Transports::arm_sweep() {
 void Transports::sweep() {
   const auto now = Clock::now();
   const auto& limits = admission_.limits();
-  // Collected first: ending a connection removes it from the maps.
-  std::vector<std::pair<std::shared_ptr<TcpConnection>, Expiry>> streams;
-  std::vector<std::pair<std::shared_ptr<WsConnection>, Expiry>> websockets;
-  for (const auto& [id, c] : connections_)
-    if (auto e = expiry(c->accepted(), c->side() == Side::lan, c->established(), c->opened(),
-                        c->last_activity(), now, limits);
-        e != Expiry::none)
-      streams.emplace_back(c, e);
-  for (const auto& [id, c] : ws_connections_)
-    if (auto e = expiry(c->accepted(), c->side() == Side::lan, c->established(), c->opened(),
-                        c->last_activity(), now, limits);
-        e != Expiry::none)
-      websockets.emplace_back(c, e);
-  auto reason = [](Expiry e) { return e == Expiry::handshake_timeout ? "handshake_timeout" : "idle_timeout"; };
-  for (auto& [c, e] : streams) {
-    on_drop_(c->side(), reason(e));
-    c->end(reason(e));
-  }
-  for (auto& [c, e] : websockets) {
-    on_drop_(c->side(), reason(e));
-    c->end(reason(e));
-  }
+  // TCP/TLS and WSS connections alike. Collected first: ending a connection removes it from
+  // its map.
+  auto sweep_map = [&](const auto& connections) {
+    std::vector<std::pair<typename std::decay_t<decltype(connections)>::mapped_type, Expiry>> expired;
+    for (const auto& [id, c] : connections)
+      if (auto e = expiry(c->accepted(), c->side() == Side::lan, c->established(), c->opened(),
+                          c->last_activity(), now, limits);
+          e != Expiry::none)
+        expired.emplace_back(c, e);
+    for (auto& [c, e] : expired) {
+      const char* reason = e == Expiry::handshake_timeout ? "handshake_timeout" : "idle_timeout";
+      on_drop_(c->side(), reason);
+      c->end(reason);
+    }
+  };
+  sweep_map(connections_);
+  sweep_map(ws_connections_);
 }
 
 nlohmann::json Transports::connection_status() const {

@@ -62,7 +62,6 @@ uint16_t WsConnection::connect(const tcp::endpoint& to, const IpAddress& bind, u
                            std::optional<PeerName> name, bool verify, uint64_t* failures) {
   peer_ = Endpoint{to.address(), to.port()};
   outgoing_ = true;
-  accepted_ = false;
   auto& socket = beast::get_lowest_layer(ws_);
   auto bound = bind_client(socket, to, bind, source_port);
   if (!bound) return fail("connect: " + bound.error().message), 0;

@@ -66,7 +66,7 @@ class WsConnection : public std::enable_shared_from_this<WsConnection> {
   Side side() const { return side_; }
   const Endpoint& peer() const { return peer_; }
   bool open() const;
-  bool accepted() const { return accepted_; }
+  bool accepted() const { return !outgoing_; }  // a browser opened it
   // TLS handshake and WebSocket upgrade done.
   bool established() const { return connected_; }
   std::chrono::steady_clock::time_point opened() const { return opened_; }
@@ -97,7 +97,6 @@ class WsConnection : public std::enable_shared_from_this<WsConnection> {
   Endpoint peer_;
   bool connected_ = false, writing_ = false;
   bool outgoing_ = false;  // opened by outpost (to the vendor)
-  bool accepted_ = true;        // a browser opened it (connect() clears it)
   bool ended_ = false;         // fail() ran: late completions must not count again
   std::chrono::steady_clock::time_point opened_ = std::chrono::steady_clock::now(), last_activity_ = opened_;
   std::deque<std::string> queue_;
