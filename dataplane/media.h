@@ -14,6 +14,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -37,6 +38,14 @@ struct StreamOffer {
   std::optional<Endpoint> rtp;
   std::optional<Endpoint> rtcp;
   bool rtcp_mux = false;  // a=rtcp-mux: RTCP shares the RTP port
+  // The RTP clock of payload types as the m-section's a=rtpmap lines give it (for BUNDLE, those
+  // of every m-section sharing this stream's 5-tuple). The relay's quality figures need it for
+  // dynamic types (>= 96: Opus 48000, video 90000, ...); empty: assumed from the type.
+  struct ClockRate {
+    uint8_t payload_type = 0;
+    uint32_t hz = 0;
+  };
+  std::vector<ClockRate> clock_rates = {};
 };
 
 // outpost's ports for one stream: what the SDP sent to each side must name.

@@ -135,6 +135,7 @@ class MediaRelayComponent final : public MediaRelay {
       relay_->stats.streams_opened.inc();
     }
     it->second->set_peer(offer.from, offer.rtp, offer.rtcp, offer.rtcp_mux);
+    it->second->add_clock_rates(offer.clock_rates);
     return it->second->ports();
   }
 
@@ -158,11 +159,11 @@ class MediaRelayComponent final : public MediaRelay {
       const DirectionFigures& l = session->to_lan();
       t.packets_to_vendor += v.packets;
       t.packets_to_lan += l.packets;
-      t.lost_to_vendor += v.quality.lost();
-      t.lost_to_lan += l.quality.lost();
+      t.lost_to_vendor += v.sources.lost();
+      t.lost_to_lan += l.sources.lost();
       for (const DirectionFigures* d : {&v, &l}) {
-        t.jitter_ms_max = std::max(t.jitter_ms_max, round2(d->quality.jitter_ms()));
-        if (auto mos = d->quality.mos()) t.mos_min = std::min(t.mos_min.value_or(5.0), round2(*mos));
+        t.jitter_ms_max = std::max(t.jitter_ms_max, round2(d->sources.worst_jitter_ms()));
+        if (auto mos = d->sources.worst_mos()) t.mos_min = std::min(t.mos_min.value_or(5.0), round2(*mos));
       }
     }
     return t;

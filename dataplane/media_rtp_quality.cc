@@ -82,11 +82,14 @@ bool parse_rtcp(const uint8_t* data, size_t size, RtcpCompound& out) {
     const size_t length = (size_t(p[2]) << 8 | p[3]) * 4 + 4;
     const unsigned count = p[0] & 0x1f;
     if (p[1] == kSenderReport && length >= 28) {
+      const SenderReportInfo sr{read32(p + 4), uint32_t(read32(p + 8) << 16 | read32(p + 12) >> 16)};
       if (!out.has_sender_report) {
         out.has_sender_report = true;
-        out.sender_ssrc = read32(p + 4);
-        out.sr_ntp_middle = uint32_t(read32(p + 8) << 16 | read32(p + 12) >> 16);
+        out.sender_ssrc = sr.ssrc;
+        out.sr_ntp_middle = sr.ntp_middle;
       }
+      if (out.sender_report_count < RtcpCompound::kMaxSenderReports)
+        out.sender_reports[out.sender_report_count++] = sr;
       read_blocks(p + 28, length - 28, count, out);
     } else if (p[1] == kReceiverReport && length >= 8) {
       read_blocks(p + 8, length - 8, count, out);
@@ -96,17 +99,30 @@ bool parse_rtcp(const uint8_t* data, size_t size, RtcpCompound& out) {
   return true;
 }
 
-bool apply_rtcp(const uint8_t* data, size_t size, int64_t arrival_ns, RtpQuality& same_way, RtpQuality& other_way) {
+bool apply_rtcp(const uint8_t* data, size_t size, int64_t arrival_ns, SourceQualities& same_way,
+                SourceQualities& other_way) {
   RtcpCompound compound;
   if (!parse_rtcp(data, size, compound)) return false;
-  if (compound.has_sender_report) same_way.on_sender_report(compound.sr_ntp_middle, arrival_ns);
+  for (unsigned i = 0; i < compound.sender_report_count; ++i) {
+    const SenderReportInfo& sr = compound.sender_reports[i];
+    if (RtpQuality* source = same_way.find(sr.ssrc)) source->on_sender_report(sr.ntp_middle, arrival_ns);
+  }
   for (unsigned i = 0; i < compound.block_count; ++i) {
-    // Only the block about the stream outpost relays the other way: a conference mixer may
-    // report on sources outpost never saw.
-    if (other_way.started() && compound.blocks[i].ssrc == other_way.ssrc())
-      other_way.on_report_block(compound.blocks[i], arrival_ns);
+    // Only blocks about a source outpost relays the other way: a conference mixer may report
+    // on sources outpost never saw.
+    if (RtpQuality* source = other_way.find(compound.blocks[i].ssrc))
+      source->on_report_block(compound.blocks[i], arrival_ns);
   }
   return true;
+}
+
+void ClockRates::set(unsigned payload_type, uint32_t hz) {
+  if (payload_type < hz_.size() && hz != 0) hz_[payload_type] = hz;
+}
+
+unsigned ClockRates::rate(unsigned payload_type) const {
+  if (payload_type < hz_.size() && hz_[payload_type]) return hz_[payload_type];
+  return assumed_clock_rate(payload_type);
 }
 
 void RtpQuality::on_sender_report(uint32_t ntp_middle, int64_t passed_ns) {
@@ -144,16 +160,17 @@ void RtpQuality::restart(uint16_t seq) {
   remote_.reset();  // reports on the previous source no longer apply
 }
 
-void RtpQuality::on_packet(const uint8_t* data, size_t size, int64_t arrival_ns) {
+void RtpQuality::on_packet(const uint8_t* data, size_t size, int64_t arrival_ns, const ClockRates* rates) {
   if (classify_packet(data, size) != PacketKind::rtp || (data[0] >> 6) != 2) return;
   const uint16_t seq = uint16_t(data[2] << 8 | data[3]);
   const uint32_t ts = read32(data + 4);
   const uint32_t ssrc = read32(data + 8);
   ++rtp_packets_;
+  last_arrival_ns_ = arrival_ns;
   if (!started_ || ssrc != ssrc_) {  // first packet, or the source changed (re-INVITE, failover)
     started_ = true;
     ssrc_ = ssrc;
-    clock_rate_ = assumed_clock_rate(data[1] & 0x7f);
+    clock_rate_ = rates ? rates->rate(data[1] & 0x7f) : assumed_clock_rate(data[1] & 0x7f);
     first_arrival_ns_ = arrival_ns;
     restart(seq);
   } else {
@@ -214,6 +231,76 @@ std::optional<double> RtpQuality::mos() const {
     delay_ms = 20.0 + 2.0 * std::max(jitter_ms(), remote_->jitter_ms) + remote_->rtt_ms.value_or(0.0) / 2.0;
   }
   return e_model_mos(loss_pct, delay_ms);
+}
+
+void SourceQualities::on_packet(const uint8_t* data, size_t size, int64_t arrival_ns, const ClockRates& rates) {
+  if (classify_packet(data, size) != PacketKind::rtp || (data[0] >> 6) != 2) return;
+  const uint32_t ssrc = read32(data + 8);
+  for (unsigned i = 0; i < used_; ++i) {
+    if (sources_[i].ssrc() == ssrc) {
+      sources_[i].on_packet(data, size, arrival_ns, &rates);
+      return;
+    }
+  }
+  unsigned slot = used_;
+  if (used_ < kMaxSources) {
+    ++used_;
+  } else {
+    slot = 0;
+    for (unsigned i = 1; i < kMaxSources; ++i)
+      if (sources_[i].last_arrival_ns() < sources_[slot].last_arrival_ns()) slot = i;
+    retired_lost_ += sources_[slot].lost();
+    ++replaced_;
+    sources_[slot] = RtpQuality{};
+  }
+  sources_[slot].on_packet(data, size, arrival_ns, &rates);
+}
+
+RtpQuality* SourceQualities::find(uint32_t ssrc) {
+  for (unsigned i = 0; i < used_; ++i)
+    if (sources_[i].ssrc() == ssrc) return &sources_[i];
+  return nullptr;
+}
+
+const RtpQuality* SourceQualities::find(uint32_t ssrc) const {
+  for (const RtpQuality& q : *this)
+    if (q.ssrc() == ssrc) return &q;
+  return nullptr;
+}
+
+uint64_t SourceQualities::lost() const {
+  uint64_t sum = retired_lost_;
+  for (const RtpQuality& q : *this) sum += q.lost();
+  return sum;
+}
+
+double SourceQualities::worst_jitter_ms() const {
+  double worst = 0;
+  for (const RtpQuality& q : *this) worst = std::max(worst, q.jitter_ms());
+  return worst;
+}
+
+std::optional<double> SourceQualities::worst_mos() const {
+  std::optional<double> worst;
+  for (const RtpQuality& q : *this) {
+    if (q.video()) continue;
+    if (auto m = q.mos(); m && (!worst || *m < *worst)) worst = m;
+  }
+  return worst;
+}
+
+const RtpQuality* SourceQualities::primary() const {
+  const RtpQuality* worst = nullptr;
+  double worst_mos = 0;
+  for (const RtpQuality& q : *this) {
+    if (q.video()) continue;
+    if (auto m = q.mos(); m && (!worst || *m < worst_mos)) worst = &q, worst_mos = *m;
+  }
+  if (worst && worst->remote()) return worst;
+  for (const RtpQuality& q : *this)
+    if (q.remote()) return &q;
+  if (worst) return worst;
+  return used_ ? &sources_[0] : nullptr;
 }
 
 }  // namespace outpost::media

@@ -10,6 +10,11 @@
 // trip between outpost and that receiver (its LSR/DLSR against the sender report outpost saw
 // pass). SRTCP (RFC 3711) encrypts the report blocks: such compounds fail the RFC 3550 A.2
 // validity check and are only counted as unreadable.
+//
+// One direction may carry several RTP sources (WebRTC BUNDLE: audio and video SSRCs on one
+// 5-tuple, interleaved): `SourceQualities` keeps one `RtpQuality` per SSRC, and RTCP goes to
+// the source it names.
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -27,6 +32,19 @@ PacketKind classify_packet(const uint8_t* data, size_t size);
 // for static video, and 48000 for dynamic types (>= 96: Opus, the usual WebRTC audio codec).
 unsigned assumed_clock_rate(unsigned payload_type);
 
+// Payload type -> RTP clock rate as the SDP's a=rtpmap lines said (one stream, both sides'
+// SDP merged), falling back to assumed_clock_rate for types the SDP did not map. A flat table:
+// looked up once per new source, never per packet.
+class ClockRates {
+ public:
+  // Ignored for a payload type above 127 or a rate of 0.
+  void set(unsigned payload_type, uint32_t hz);
+  unsigned rate(unsigned payload_type) const;
+
+ private:
+  std::array<uint32_t, 128> hz_{};  // 0: not mapped
+};
+
 // ITU-T G.107 E-model, simplified: R = 93.2 - Id(delay) - Ie_eff(loss), codec G.711 with
 // packet-loss concealment (Ie 0, Bpl 25.1, random loss), MOS from R (G.107 B-4).
 double e_model_mos(double loss_percent, double one_way_delay_ms);
@@ -42,13 +60,23 @@ struct ReportBlock {
   uint32_t dlsr = 0;           // 1/65536 s since that SR
 };
 
-// What one RTCP compound says: the sender report's NTP time, if it has one, and up to
-// kMaxBlocks report blocks (further ones are ignored: a two-party call has one).
+// One sender report (RFC 3550 6.4.1): whose, and the middle of its NTP time (what LSR echoes).
+struct SenderReportInfo {
+  uint32_t ssrc = 0;
+  uint32_t ntp_middle = 0;
+};
+
+// What one RTCP compound says: its sender reports (up to kMaxSenderReports: a BUNDLE sender
+// may put one per SSRC in a compound), the first one also as has_sender_report/sender_ssrc/
+// sr_ntp_middle, and up to kMaxBlocks report blocks (further ones are ignored).
 struct RtcpCompound {
   static constexpr unsigned kMaxBlocks = 8;
+  static constexpr unsigned kMaxSenderReports = 4;
   bool has_sender_report = false;
   uint32_t sender_ssrc = 0;
   uint32_t sr_ntp_middle = 0;
+  unsigned sender_report_count = 0;
+  SenderReportInfo sender_reports[kMaxSenderReports];
   unsigned block_count = 0;
   ReportBlock blocks[kMaxBlocks];
 };
@@ -57,11 +85,13 @@ struct RtcpCompound {
 // padding, lengths adding up to the datagram exactly). false: not readable (SRTCP, garbage).
 bool parse_rtcp(const uint8_t* data, size_t size, RtcpCompound& out);
 
-class RtpQuality;
-// An RTCP compound relayed in one direction: its sender report belongs to the stream going the
-// same way (`same_way`); its report blocks describe the stream coming the other way (`other_way`),
-// whose far receiver wrote them. false: unreadable (counted by the caller).
-bool apply_rtcp(const uint8_t* data, size_t size, int64_t arrival_ns, RtpQuality& same_way, RtpQuality& other_way);
+class SourceQualities;
+// An RTCP compound relayed in one direction: each sender report belongs to the source of that
+// SSRC going the same way (`same_way`); each report block describes the source it names coming
+// the other way (`other_way`), whose far receiver wrote it. Reports on SSRCs outpost has not
+// seen relayed are ignored. false: unreadable (counted by the caller).
+bool apply_rtcp(const uint8_t* data, size_t size, int64_t arrival_ns, SourceQualities& same_way,
+                SourceQualities& other_way);
 
 // The far receiver's view of a stream, from its latest report block.
 struct RemoteReport {
@@ -73,8 +103,10 @@ struct RemoteReport {
 
 class RtpQuality {
  public:
-  // One relayed datagram; anything that is not RTP v2 is ignored.
-  void on_packet(const uint8_t* data, size_t size, int64_t arrival_ns);
+  // One relayed datagram; anything that is not RTP v2 is ignored. A packet of another SSRC
+  // restarts the figures (SourceQualities gives each SSRC its own). `rates`: the SDP's clock
+  // rates, read when a source starts (null: assumed from the payload type).
+  void on_packet(const uint8_t* data, size_t size, int64_t arrival_ns, const ClockRates* rates = nullptr);
 
   uint64_t rtp_packets() const { return rtp_packets_; }
   uint64_t expected() const;
@@ -89,6 +121,10 @@ class RtpQuality {
 
   bool started() const { return started_; }
   uint32_t ssrc() const { return ssrc_; }
+  unsigned clock_rate() const { return clock_rate_; }
+  // Video (90 kHz clock): not what the E-model's MOS describes.
+  bool video() const { return clock_rate_ == 90000; }
+  int64_t last_arrival_ns() const { return last_arrival_ns_; }
   // A sender report of this stream passed outpost at `passed_ns`.
   void on_sender_report(uint32_t ntp_middle, int64_t passed_ns);
   // The far receiver reported on this stream (block.ssrc is this stream's).
@@ -119,9 +155,45 @@ class RtpQuality {
   uint64_t received_ = 0;  // of the current source, for loss
   uint64_t rtp_packets_ = 0;
   int64_t first_arrival_ns_ = 0;
+  int64_t last_arrival_ns_ = 0;
   int64_t last_transit_ = 0;
   bool have_transit_ = false;
   double jitter_ = 0;  // in timestamp units, as RFC 3550 keeps it
+};
+
+// The RTP sources of one direction of one stream, one RtpQuality per SSRC. A new SSRC takes a
+// free slot, else the one idle longest: a source that stopped (re-INVITE, failover) ages out
+// instead of corrupting the new one. Fixed slots, no allocation: the per-packet cost is a scan
+// of at most kMaxSources SSRCs.
+class SourceQualities {
+ public:
+  static constexpr unsigned kMaxSources = 4;
+
+  void on_packet(const uint8_t* data, size_t size, int64_t arrival_ns, const ClockRates& rates);
+  RtpQuality* find(uint32_t ssrc);
+  const RtpQuality* find(uint32_t ssrc) const;
+
+  unsigned count() const { return used_; }
+  const RtpQuality& source(unsigned i) const { return sources_[i]; }
+  const RtpQuality* begin() const { return sources_.data(); }
+  const RtpQuality* end() const { return sources_.data() + used_; }
+
+  // The direction's summary: loss summed (sources replaced included), the worst jitter, the
+  // worst MOS of the audio sources (nullopt: none seen; video has no MOS here).
+  uint64_t lost() const;
+  double worst_jitter_ms() const;
+  std::optional<double> worst_mos() const;
+  // The source the summary's far-end report comes from: the worst audio source if the far end
+  // reported on it, else the first one it reported on, else the worst audio, else the first
+  // seen; null before any RTP.
+  const RtpQuality* primary() const;
+  uint64_t replaced() const { return replaced_; }
+
+ private:
+  std::array<RtpQuality, kMaxSources> sources_{};
+  unsigned used_ = 0;
+  uint64_t replaced_ = 0;
+  uint64_t retired_lost_ = 0;  // of sources replaced
 };
 
 }  // namespace outpost::media

@@ -31,26 +31,36 @@ int64_t steady_now_ns() {
 }
 
 namespace {
-// What the far receiver last reported on this direction (RTCP), null until it did.
-nlohmann::json remote_json(const RtpQuality& quality) {
-  const auto& r = quality.remote();
-  if (!r) return nullptr;
-  return {{"fraction_lost_pct", round2(r->fraction_lost_pct)},
-          {"cumulative_lost", r->cumulative_lost},
-          {"jitter_ms", round2(r->jitter_ms)},
-          {"rtt_ms", r->rtt_ms ? nlohmann::json(round2(*r->rtt_ms)) : nlohmann::json(nullptr)}};
+// What the far receiver last reported on a source (RTCP), null until it did.
+nlohmann::json remote_json(const RtpQuality* quality) {
+  if (!quality || !quality->remote()) return nullptr;
+  const RemoteReport& r = *quality->remote();
+  return {{"fraction_lost_pct", round2(r.fraction_lost_pct)},
+          {"cumulative_lost", r.cumulative_lost},
+          {"jitter_ms", round2(r.jitter_ms)},
+          {"rtt_ms", r.rtt_ms ? nlohmann::json(round2(*r.rtt_ms)) : nlohmann::json(nullptr)}};
 }
+
+nlohmann::json mos_json(std::optional<double> mos) { return mos ? nlohmann::json(round2(*mos)) : nlohmann::json(nullptr); }
 }  // namespace
 
 nlohmann::json DirectionFigures::to_json() const {
-  nlohmann::json mos = nullptr;
-  if (auto m = quality.mos()) mos = round2(*m);
+  nlohmann::json each = nlohmann::json::array();
+  for (const RtpQuality& q : sources)
+    each.push_back({{"ssrc", q.ssrc()},
+                    {"packets", q.rtp_packets()},
+                    {"lost", q.lost()},
+                    {"jitter_ms", round2(q.jitter_ms())},
+                    {"clock_rate", q.clock_rate()},
+                    {"mos", q.video() ? nlohmann::json(nullptr) : mos_json(q.mos())},
+                    {"remote", remote_json(&q)}});
   return {{"packets", packets},
           {"bytes", bytes},
-          {"lost", quality.lost()},
-          {"jitter_ms", round2(quality.jitter_ms())},
-          {"mos", mos},
-          {"remote", remote_json(quality)}};
+          {"lost", sources.lost()},
+          {"jitter_ms", round2(sources.worst_jitter_ms())},
+          {"mos", mos_json(sources.worst_mos())},
+          {"remote", remote_json(sources.primary())},
+          {"sources", std::move(each)}};
 }
 
 RelayContext::RelayContext(boost::asio::io_context& io, MetricsRegistry& metrics, Logger logger, MediaEngine engine,
@@ -179,6 +189,10 @@ std::optional<Endpoint> rtcp_peer(const std::optional<Endpoint>& rtp, const std:
 
 }  // namespace
 
+void MediaSession::add_clock_rates(const std::vector<StreamOffer::ClockRate>& rates) {
+  for (const auto& r : rates) clock_rates_.set(r.payload_type, r.hz);
+}
+
 void MediaSession::set_peer(LegSide side, const std::optional<Endpoint>& rtp, const std::optional<Endpoint>& rtcp,
                             bool rtcp_mux) {
   signal(latches_[slot(side, false)], rtp);
@@ -217,15 +231,15 @@ const UdpEndpoint* MediaSession::decide(unsigned i, const sockaddr* source_addre
     ++t.no_peer;
     return nullptr;
   }
-  RtpQuality& same_way = figures_[from_lan ? 0 : 1].quality;
+  SourceQualities& same_way = figures_[from_lan ? 0 : 1].sources;
   if (classify_packet(data, size) == PacketKind::rtcp) {
-    // Reports on the stream going the other way, and sender reports for round trips.
-    if (apply_rtcp(data, size, now_ns, same_way, figures_[from_lan ? 1 : 0].quality))
+    // Reports on the sources going the other way, and sender reports for round trips.
+    if (apply_rtcp(data, size, now_ns, same_way, figures_[from_lan ? 1 : 0].sources))
       ++t.rtcp_read;
     else
       ++t.rtcp_unreadable;
   } else {
-    same_way.on_packet(data, size, now_ns);
+    same_way.on_packet(data, size, now_ns, clock_rates_);
   }
   return &*to;
 }

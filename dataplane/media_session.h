@@ -71,11 +71,13 @@ struct RelayContext {
   PacketBatch batch;
 };
 
-// Packets, bytes and quality of one direction of one stream.
+// Packets, bytes and quality of one direction of one stream: quality per RTP source (SSRC),
+// since a BUNDLE direction carries several. to_json gives the summary (lost summed, worst
+// jitter, worst audio MOS) and each source.
 struct DirectionFigures {
   uint64_t packets = 0;
   uint64_t bytes = 0;
-  RtpQuality quality;
+  SourceQualities sources;
   nlohmann::json to_json() const;
 };
 
@@ -139,6 +141,10 @@ class MediaSession {
   // The peer one side announced in its SDP (offer, answer, re-INVITE; nullopt = on hold).
   void set_peer(LegSide side, const std::optional<Endpoint>& rtp, const std::optional<Endpoint>& rtcp,
                 bool rtcp_mux);
+  // Payload type clock rates a side's SDP mapped (a=rtpmap), merged over both sides and every
+  // offer; used for sources that start afterwards.
+  void add_clock_rates(const std::vector<StreamOffer::ClockRate>& rates);
+  const ClockRates& clock_rates() const { return clock_rates_; }
 
   const StreamPorts& ports() const { return ports_; }
   const std::string& call_id() const { return call_id_; }
@@ -182,6 +188,7 @@ class MediaSession {
   std::unique_ptr<StreamSockets> sockets_;
   std::array<Latch, 4> latches_;
   std::array<DirectionFigures, 2> figures_;  // [0] LAN -> vendor, [1] vendor -> LAN
+  ClockRates clock_rates_;
   int64_t last_activity_ns_;
 };
 

@@ -39,6 +39,7 @@ struct Stream {
   std::vector<size_t> candidates;
   std::optional<Endpoint> candidate_rtp;  // first component-1 UDP candidate with an IP address
   std::string_view mid;
+  std::vector<media::StreamOffer::ClockRate> clock_rates;  // from a=rtpmap
 };
 
 struct Body {
@@ -89,6 +90,9 @@ void read_attribute(Body& b, Stream* s, const Line& line, size_t i, std::optiona
     }
   } else if (attribute(line, "rtcp-mux")) {
     s->rtcp_mux = true;
+  } else if (auto v = attribute(line, "rtpmap")) {
+    // Read for the relay's quality figures only; an unreadable one is left alone.
+    if (auto map = sdp::parse_rtpmap(*v)) s->clock_rates.push_back({map->payload_type, map->clock_rate});
   } else if (auto v = attribute(line, "mid")) {
     s->mid = *v;
   } else if (auto v = attribute(line, "candidate")) {
@@ -170,6 +174,7 @@ media::StreamOffer make_offer(const Body& b, const Stream& s, unsigned index, co
   o.index = index;
   o.from = context.from == Side::lan ? media::LegSide::lan : media::LegSide::uplink;
   o.rtcp_mux = s.rtcp_mux;
+  o.clock_rates = s.clock_rates;
   const IpAddress& c = s.c_address ? *s.c_address : *b.c_address;
   bool inactive = s.has_direction ? s.inactive : b.inactive;
   if (inactive) return o;
@@ -333,7 +338,14 @@ std::optional<std::string> RelaySdp::rewrite(const SdpContext& context, std::str
       plans[i] = Plan{plans[*bundle_owner[g]]->rtp, plans[*bundle_owner[g]]->rtcp, keep_unspecified};
       continue;
     }
-    auto ports = relay_->offer(make_offer(b, s, static_cast<unsigned>(i), context));
+    media::StreamOffer offer = make_offer(b, s, static_cast<unsigned>(i), context);
+    // The m= lines bundled onto this one's 5-tuple send their payload types here too.
+    if (g >= 0)
+      for (size_t j = i + 1; j < b.streams.size(); ++j)
+        if (b.streams[j].port == s.port && bundle_of(b, b.streams[j]) == g)
+          offer.clock_rates.insert(offer.clock_rates.end(), b.streams[j].clock_rates.begin(),
+                                   b.streams[j].clock_rates.end());
+    auto ports = relay_->offer(offer);
     if (!ports) return failed({Fail::relay, "stream " + std::to_string(i) + ": " + ports.error().message});
     bool to_lan = context.from == Side::uplink;
     Plan p;

@@ -76,4 +76,17 @@ std::optional<std::string_view> attribute(const Line& line, std::string_view nam
   return v.substr(name.size() + 1);
 }
 
+std::optional<RtpMap> parse_rtpmap(std::string_view value) {
+  auto f = fields(value);
+  if (f.size() != 2) return std::nullopt;
+  auto pt = parse_number(f[0], 127);
+  const size_t slash = f[1].find('/');
+  if (!pt || slash == 0 || slash == std::string_view::npos) return std::nullopt;
+  std::string_view rate = f[1].substr(slash + 1);
+  rate = rate.substr(0, rate.find('/'));  // channels, for audio
+  auto hz = parse_number(rate, UINT32_MAX);
+  if (!hz || *hz == 0) return std::nullopt;
+  return RtpMap{static_cast<uint8_t>(*pt), f[1].substr(0, slash), *hz};
+}
+
 }  // namespace outpost::sip::sdp

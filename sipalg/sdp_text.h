@@ -1,7 +1,8 @@
 #pragma once
 // parse: SDP (RFC 8866) as the SDP rewriter reads it: a list of `x=value` lines that keep
 // their own line endings, so that every line the rewriter does not change goes out
-// byte-identical. Only what the relay needs is decoded (o=, c=, m=, a=rtcp, a=candidate).
+// byte-identical. Only what the relay needs is decoded (o=, c=, m=, a=rtcp, a=candidate,
+// a=rtpmap).
 #include <boost/container/small_vector.hpp>
 #include <cstdint>
 #include <optional>
@@ -43,5 +44,15 @@ IpAddress unspecified_like(const IpAddress& address);
 // Attribute `a=<name>` or `a=<name>:<value>`: the value ("" for a flag); nullopt if the
 // line is not that attribute.
 std::optional<std::string_view> attribute(const Line& line, std::string_view name);
+
+// The value of `a=rtpmap:<payload type> <encoding name>/<clock rate>[/<channels>]` (RFC 8866
+// 6.6). The name is as written (encoding names are case-insensitive: compare accordingly).
+// nullopt without a clock rate, or a payload type above 127.
+struct RtpMap {
+  uint8_t payload_type = 0;
+  std::string_view encoding;
+  uint32_t clock_rate = 0;
+};
+std::optional<RtpMap> parse_rtpmap(std::string_view value);
 
 }  // namespace outpost::sip::sdp

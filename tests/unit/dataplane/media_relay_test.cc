@@ -352,3 +352,61 @@ TEST_CASE("media relay: a burst larger than a batch arrives whole, in order") {
   CHECK(f.metric("outpost_media_packets_to_lan_total") == kBurst);
   f.relay->stop();
 }
+
+TEST_CASE("media relay: a BUNDLE direction is measured per SSRC, with the SDP's clock rates") {
+  Fixture f;
+  REQUIRE(f.relay->start());
+  Peer phone(f.io, "127.0.0.10"), vendor(f.io, "127.0.0.20");
+  const std::string call = "bundle@example";
+  // WebRTC: rtcp-mux, audio PT 0 and video PT 96 (a=rtpmap:96 VP8/90000) on one 5-tuple.
+  StreamOffer lan{call, 0, LegSide::lan, phone.endpoint(), phone.endpoint(), true};
+  lan.clock_rates = {{0, 8000}, {96, 90000}};
+  auto ports = f.relay->offer(lan);
+  REQUIRE(ports);
+  REQUIRE(f.relay->offer({call, 0, LegSide::uplink, vendor.endpoint(), vendor.endpoint(), true}));
+
+  // Interleaved: audio SSRC ...a0 loses seq 3, video SSRC ...b0 loses nothing.
+  auto packet = [](uint16_t seq, uint8_t pt, uint8_t fill) {
+    auto p = rtp(seq, fill);
+    p[1] = pt;
+    return p;
+  };
+  size_t sent = 0;
+  for (uint16_t s = 0; s < 8; ++s) {
+    if (s != 3) phone.send(packet(s, 0, 0xa0), ports->lan_rtp), ++sent;
+    phone.send(packet(uint16_t(500 + s), 96, 0xb0), ports->lan_rtp), ++sent;
+  }
+  size_t got = 0;
+  pump(f.io, [&] {
+    got += vendor.take().size();
+    return got >= sent;
+  });
+  REQUIRE(got == sent);
+  auto media = f.relay->call_media(call);
+  REQUIRE(media.size() == 1);
+  const Json& to_vendor = media[0]["to_vendor"];
+  CHECK(to_vendor["packets"] == sent);
+  CHECK(to_vendor["lost"] == 1);
+  CHECK(to_vendor["mos"].is_number());
+  REQUIRE(to_vendor["sources"].size() == 2);
+  const Json& audio = to_vendor["sources"][0];
+  const Json& video = to_vendor["sources"][1];
+  CHECK(audio["ssrc"] == 0x010203a0u);
+  CHECK(audio["clock_rate"] == 8000);
+  CHECK(audio["packets"] == 7);
+  CHECK(audio["lost"] == 1);
+  CHECK(audio["mos"].is_number());
+  CHECK(audio["remote"].is_null());
+  CHECK(video["ssrc"] == 0x010203b0u);
+  CHECK(video["clock_rate"] == 90000);
+  CHECK(video["packets"] == 8);
+  CHECK(video["lost"] == 0);
+  CHECK(video["mos"].is_null());  // the E-model is for speech
+  CHECK(to_vendor["mos"] == audio["mos"]);
+  CHECK(media[0]["to_lan"]["sources"].empty());
+  const CallMediaTotals totals = f.relay->call_totals(call);
+  CHECK(totals.lost_to_vendor == 1);
+  REQUIRE(totals.mos_min);
+  CHECK(*totals.mos_min == audio["mos"].get<double>());
+  f.relay->stop();
+}

@@ -1,5 +1,7 @@
 // Loss, jitter and MOS from synthetic RTP sequences; RFC 7983 classification.
 #include <catch2/catch.hpp>
+#include <algorithm>
+#include <initializer_list>
 #include <vector>
 
 #include "dataplane/media_rtp_quality.h"
@@ -24,6 +26,13 @@ void feed(RtpQuality& q, uint16_t seq, int n, int64_t t0_ns = 0) {
   for (int i = 0; i < n; ++i) {
     auto p = rtp(uint16_t(seq + i), uint32_t((seq + i) * 160u));
     q.on_packet(p.data(), p.size(), t0_ns + int64_t(uint16_t(seq + i)) * 20 * kMs);
+  }
+}
+
+void feed(SourceQualities& q, uint16_t seq, int n, int64_t t0_ns = 0) {
+  for (int i = 0; i < n; ++i) {
+    auto p = rtp(uint16_t(seq + i), uint32_t((seq + i) * 160u));
+    q.on_packet(p.data(), p.size(), t0_ns + int64_t(uint16_t(seq + i)) * 20 * kMs, ClockRates{});
   }
 }
 
@@ -245,18 +254,20 @@ TEST_CASE("media rtp quality: RTCP compounds parse per RFC 3550, SRTCP and garba
 
 TEST_CASE("media rtp quality: the far receiver's report and the round trip through outpost") {
   // Direction A->B carries RTP from SSRC 0x11223344; B sends reports on it the other way.
-  RtpQuality a_to_b, b_to_a;
-  feed(a_to_b, 1, 100, 1000 * kMs);  // outpost saw all 100 packets
+  SourceQualities a_to_b_sources, b_to_a;
+  feed(a_to_b_sources, 1, 100, 1000 * kMs);  // outpost saw all 100 packets
+  REQUIRE(a_to_b_sources.find(0x11223344));
+  const RtpQuality& a_to_b = *a_to_b_sources.find(0x11223344);
   CHECK_FALSE(a_to_b.remote());
   const double mos_clean = *a_to_b.mos();
 
   // A's sender report passes outpost toward B at t = 3000 ms.
   auto sr = sender_report(0x11223344, 0x12345678, 0x9abcdef0);
-  REQUIRE(apply_rtcp(sr.data(), sr.size(), 3000 * kMs, a_to_b, b_to_a));
+  REQUIRE(apply_rtcp(sr.data(), sr.size(), 3000 * kMs, a_to_b_sources, b_to_a));
   // B answers 100 ms later having held the SR for 40 ms: 60 ms between outpost and B and back.
   // B lost 5 of the 100 (beyond outpost), jitter 160 units = 20 ms at 8 kHz.
   auto rr = receiver_report(0x55667788, 0x11223344, 13, 5, 160, 0x56789abc, 65536 * 40 / 1000);
-  REQUIRE(apply_rtcp(rr.data(), rr.size(), 3100 * kMs, b_to_a, a_to_b));
+  REQUIRE(apply_rtcp(rr.data(), rr.size(), 3100 * kMs, b_to_a, a_to_b_sources));
   REQUIRE(a_to_b.remote());
   const RemoteReport& r = *a_to_b.remote();
   CHECK(r.cumulative_lost == 5);
@@ -268,21 +279,209 @@ TEST_CASE("media rtp quality: the far receiver's report and the round trip throu
   // 5 % loss end to end is worse than what outpost saw alone.
   CHECK(*a_to_b.mos() < mos_clean - 0.3);
   CHECK(*a_to_b.mos() == Approx(e_model_mos(5.0, 20.0 + 2 * 20.0 + 30.0)).margin(0.01));
-  CHECK_FALSE(b_to_a.remote());  // nothing reported on B's stream (B sent none)
+  CHECK(b_to_a.count() == 0);  // B sent no RTP: nothing to report on, nothing reported
 
   // A report about a source outpost does not relay is ignored; an LSR outpost never saw
   // keeps the last round trip.
   auto other = receiver_report(0x55667788, 0x0badf00d, 255, 90, 0, 0, 0);
-  REQUIRE(apply_rtcp(other.data(), other.size(), 3200 * kMs, b_to_a, a_to_b));
+  REQUIRE(apply_rtcp(other.data(), other.size(), 3200 * kMs, b_to_a, a_to_b_sources));
   CHECK(a_to_b.remote()->cumulative_lost == 5);
   auto stale = receiver_report(0x55667788, 0x11223344, 0, 6, 160, 0x01020304, 0);
-  REQUIRE(apply_rtcp(stale.data(), stale.size(), 3300 * kMs, b_to_a, a_to_b));
+  REQUIRE(apply_rtcp(stale.data(), stale.size(), 3300 * kMs, b_to_a, a_to_b_sources));
   CHECK(a_to_b.remote()->cumulative_lost == 6);
   REQUIRE(a_to_b.remote()->rtt_ms);
   CHECK(*a_to_b.remote()->rtt_ms == Approx(60.0).margin(0.1));
 
-  // A new source (re-INVITE, failover) drops reports on the old one.
+  // A new source (re-INVITE, failover) starts without reports; the old one keeps its own.
   auto fresh = rtp(1, 160, 0x99999999);
-  a_to_b.on_packet(fresh.data(), fresh.size(), 4000 * kMs);
-  CHECK_FALSE(a_to_b.remote());
+  a_to_b_sources.on_packet(fresh.data(), fresh.size(), 4000 * kMs, ClockRates{});
+  REQUIRE(a_to_b_sources.find(0x99999999));
+  CHECK_FALSE(a_to_b_sources.find(0x99999999)->remote());
+  CHECK(a_to_b.remote());
+  // One RtpQuality alone still restarts on a new SSRC, dropping the reports.
+  RtpQuality single = a_to_b;
+  single.on_packet(fresh.data(), fresh.size(), 4000 * kMs);
+  CHECK_FALSE(single.remote());
+}
+
+TEST_CASE("media rtp quality: SDP clock rates override the assumed ones") {
+  ClockRates rates;
+  CHECK(rates.rate(96) == 48000);
+  CHECK(rates.rate(0) == 8000);
+  rates.set(96, 90000);
+  rates.set(97, 0);      // ignored
+  rates.set(200, 8000);  // not a payload type: ignored
+  CHECK(rates.rate(96) == 90000);
+  CHECK(rates.rate(97) == 48000);
+  CHECK(rates.rate(0) == 8000);
+}
+
+namespace {
+// Interleaved BUNDLE direction: SSRC A, PCMU (PT 0, 8 kHz, 160 units per 20 ms) and SSRC V,
+// PT 96 (90 kHz per the SDP, 1800 units per 20 ms). A loses `a_lost` packets; V's packets
+// arrive `v_late_ms` late every other packet (known jitter), A's on time.
+constexpr uint32_t kAudio = 0xa0a0a0a0, kVideo = 0xb1b1b1b1;
+
+void feed_bundle(SourceQualities& q, const ClockRates& rates, uint16_t first, int n, int64_t t0_ns,
+                 int v_late_ms = 0, std::initializer_list<int> a_lost = {}) {
+  for (int i = 0; i < n; ++i) {
+    const uint16_t seq = uint16_t(first + i);
+    const int64_t at = t0_ns + int64_t(i) * 20 * kMs;
+    if (std::find(a_lost.begin(), a_lost.end(), i) == a_lost.end()) {
+      auto a = rtp(seq, uint32_t(seq) * 160u, kAudio, 0);
+      q.on_packet(a.data(), a.size(), at, rates);
+    }
+    auto v = rtp(uint16_t(seq + 5000), uint32_t(seq) * 1800u, kVideo, 96);
+    q.on_packet(v.data(), v.size(), at + (i % 2 ? v_late_ms * kMs : 0), rates);
+  }
+}
+}  // namespace
+
+TEST_CASE("media rtp quality: two interleaved SSRCs (BUNDLE) are measured apart") {
+  ClockRates rates;
+  rates.set(96, 90000);  // a=rtpmap:96 VP8/90000
+  SourceQualities q;
+  feed_bundle(q, rates, 100, 200, 1000 * kMs, 0, {50, 51, 120});
+  REQUIRE(q.count() == 2);
+  const RtpQuality* a = q.find(kAudio);
+  const RtpQuality* v = q.find(kVideo);
+  REQUIRE(a);
+  REQUIRE(v);
+  CHECK(a->clock_rate() == 8000);
+  CHECK(v->clock_rate() == 90000);
+  CHECK(a->rtp_packets() == 197);
+  CHECK(a->lost() == 3);
+  CHECK(a->jitter_ms() == 0.0);
+  CHECK(v->rtp_packets() == 200);
+  CHECK(v->lost() == 0);
+  CHECK(v->jitter_ms() == 0.0);
+  CHECK(q.lost() == 3);
+  CHECK(q.worst_jitter_ms() == 0.0);
+  REQUIRE(q.worst_mos());
+  CHECK(*q.worst_mos() == Approx(*a->mos()));
+  CHECK(*q.worst_mos() == Approx(e_model_mos(100.0 * 3 / 200, 20.0)).margin(0.001));
+  CHECK_FALSE(a->video());
+  CHECK(v->video());
+
+  // One tracker for the whole direction (as before SourceQualities): every packet of the other
+  // SSRC restarts it, so the audio loss is never seen.
+  RtpQuality single;
+  for (int i = 0; i < 200; ++i) {
+    if (i == 50 || i == 51 || i == 120) continue;
+    auto au = rtp(uint16_t(100 + i), uint32_t(100 + i) * 160u, kAudio, 0);
+    auto vi = rtp(uint16_t(5100 + i), uint32_t(100 + i) * 1800u, kVideo, 96);
+    single.on_packet(au.data(), au.size(), 1000 * kMs + i * 20 * kMs);
+    single.on_packet(vi.data(), vi.size(), 1000 * kMs + i * 20 * kMs);
+  }
+  CHECK(single.lost() == 0);
+  CHECK(single.expected() == 1);
+}
+
+TEST_CASE("media rtp quality: per-source jitter of a bundle, the summary takes the worst") {
+  ClockRates rates;
+  rates.set(96, 90000);
+  SourceQualities q;
+  // Video every other packet 10 ms late: |D| = 10 ms = 900 units each packet after the first.
+  feed_bundle(q, rates, 1, 400, 0, 10);
+  const RtpQuality* a = q.find(kAudio);
+  const RtpQuality* v = q.find(kVideo);
+  REQUIRE(a);
+  REQUIRE(v);
+  CHECK(a->jitter_ms() == 0.0);
+  // J converges to 900 units (J += (|D| - J)/16): 10 ms at 90 kHz.
+  CHECK(v->jitter_ms() == Approx(10.0).margin(0.01));
+  CHECK(q.worst_jitter_ms() == Approx(10.0).margin(0.01));
+  // The video source's jitter does not degrade the audio MOS: the summary is audio's.
+  CHECK(*q.worst_mos() == Approx(*a->mos()));
+  CHECK(*q.worst_mos() == Approx(e_model_mos(0.0, 20.0)).margin(0.001));
+  // Without the SDP's rate PT 96 would be taken for 48 kHz and its jitter misread.
+  SourceQualities assumed;
+  feed_bundle(assumed, ClockRates{}, 1, 400, 0, 10);
+  CHECK(assumed.find(kVideo)->jitter_ms() != Approx(10.0).margin(0.5));
+}
+
+TEST_CASE("media rtp quality: a new SSRC after the old one stopped starts clean") {
+  SourceQualities q;
+  ClockRates rates;
+  // Four sources come and go (failover); the fifth replaces the one idle longest.
+  for (uint32_t k = 0; k < 4; ++k) {
+    for (int i = 0; i < 10; ++i) {
+      if (k == 0 && i == 5) continue;  // the first source lost one packet
+      auto p = rtp(uint16_t(1000 * k + i), uint32_t(i * 160), 0x1000 + k);
+      q.on_packet(p.data(), p.size(), int64_t(k * 10 + i) * 20 * kMs, rates);
+    }
+  }
+  REQUIRE(q.count() == 4);
+  CHECK(q.lost() == 1);
+  for (int i = 0; i < 50; ++i) {
+    auto p = rtp(uint16_t(60000 + i), uint32_t(777 + i * 160), 0x2000);
+    q.on_packet(p.data(), p.size(), int64_t(40 + i) * 20 * kMs, rates);
+  }
+  CHECK(q.count() == 4);
+  CHECK(q.replaced() == 1);
+  CHECK_FALSE(q.find(0x1000));  // idle longest: aged out
+  const RtpQuality* fresh = q.find(0x2000);
+  REQUIRE(fresh);
+  CHECK(fresh->rtp_packets() == 50);
+  CHECK(fresh->lost() == 0);
+  CHECK(fresh->jitter_ms() == 0.0);
+  CHECK(q.lost() == 1);  // the replaced source's loss stays in the direction's total
+  // The stopped sources no longer send; the live one goes on being tracked in place.
+  auto p = rtp(uint16_t(60050), uint32_t(777 + 50 * 160), 0x2000);
+  q.on_packet(p.data(), p.size(), 90 * 20 * kMs, rates);
+  CHECK(q.find(0x2000)->rtp_packets() == 51);
+  CHECK(q.find(0x1001));
+}
+
+TEST_CASE("media rtp quality: RTCP for two SSRCs lands on each source") {
+  ClockRates rates;
+  rates.set(96, 90000);
+  SourceQualities a_to_b, b_to_a;
+  feed_bundle(a_to_b, rates, 1, 100, 1000 * kMs);
+  // One compound from B: an RR with a block on each of A's sources.
+  std::vector<uint8_t> rr;
+  header(rr, 201, 2, 8 + 2 * 24);
+  put32(rr, 0x55667788);
+  block(rr, kAudio, 26, 7, 400, 0, 0);     // 400 units at 8 kHz: 50 ms
+  block(rr, kVideo, 0, 1, 9000, 0, 0);     // 9000 units at 90 kHz: 100 ms
+  REQUIRE(apply_rtcp(rr.data(), rr.size(), 3000 * kMs, b_to_a, a_to_b));
+  const RtpQuality* a = a_to_b.find(kAudio);
+  const RtpQuality* v = a_to_b.find(kVideo);
+  REQUIRE(a->remote());
+  REQUIRE(v->remote());
+  CHECK(a->remote()->cumulative_lost == 7);
+  CHECK(a->remote()->jitter_ms == Approx(50.0));
+  CHECK(v->remote()->cumulative_lost == 1);
+  CHECK(v->remote()->jitter_ms == Approx(100.0));
+  CHECK(a_to_b.primary() == a);
+
+  // Sender reports of both A sources in one compound: each source matches its own LSR.
+  std::vector<uint8_t> srs;
+  for (uint32_t ssrc : {kAudio, kVideo}) {
+    header(srs, 200, 0, 28);
+    put32(srs, ssrc), put32(srs, 0x1000 + ssrc), put32(srs, 0x20000000), put32(srs, 160), put32(srs, 50),
+        put32(srs, 8000);
+  }
+  RtcpCompound c;
+  REQUIRE(parse_rtcp(srs.data(), srs.size(), c));
+  REQUIRE(c.sender_report_count == 2);
+  REQUIRE(apply_rtcp(srs.data(), srs.size(), 4000 * kMs, a_to_b, b_to_a));
+  const uint32_t lsr_a = uint32_t((0x1000 + kAudio) << 16 | 0x2000);
+  const uint32_t lsr_v = uint32_t((0x1000 + kVideo) << 16 | 0x2000);
+  std::vector<uint8_t> rr2;
+  header(rr2, 201, 2, 8 + 2 * 24);
+  put32(rr2, 0x55667788);
+  block(rr2, kAudio, 0, 7, 400, lsr_a, 0);     // 40 ms round trip
+  block(rr2, kVideo, 0, 1, 9000, lsr_a, 0);    // A's LSR: not the video source's SR
+  REQUIRE(apply_rtcp(rr2.data(), rr2.size(), 4040 * kMs, b_to_a, a_to_b));
+  REQUIRE(a->remote()->rtt_ms);
+  CHECK(*a->remote()->rtt_ms == Approx(40.0).margin(0.01));
+  CHECK_FALSE(v->remote()->rtt_ms);
+  std::vector<uint8_t> rr3;
+  header(rr3, 201, 1, 8 + 24);
+  put32(rr3, 0x55667788);
+  block(rr3, kVideo, 0, 1, 9000, lsr_v, 0);
+  REQUIRE(apply_rtcp(rr3.data(), rr3.size(), 4070 * kMs, b_to_a, a_to_b));
+  REQUIRE(v->remote()->rtt_ms);
+  CHECK(*v->remote()->rtt_ms == Approx(70.0).margin(0.01));
 }

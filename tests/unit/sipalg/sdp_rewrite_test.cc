@@ -7,6 +7,7 @@
 
 #include "common/metrics.h"
 #include "sipalg/sdp_rewrite.h"
+#include "sipalg/sdp_text.h"
 
 using namespace outpost;
 using namespace outpost::sip;
@@ -288,6 +289,51 @@ TEST_CASE("a WebRTC offer: ICE candidates, mDNS, rtcp-mux, BUNDLE, DTLS kept end
   CHECK(h.relay->offers[0].rtcp_mux);
   CHECK(out->find("10.20.0.") == std::string::npos);
   CHECK(out->find(".local") == std::string::npos);
+  // The clock rates of both bundled m= lines go with the one offer (the relay's quality figures).
+  std::map<unsigned, uint32_t> rates;
+  for (const auto& r : h.relay->offers[0].clock_rates) rates[r.payload_type] = r.hz;
+  CHECK(rates == std::map<unsigned, uint32_t>{{0, 8000}, {8, 8000}, {96, 90000}, {97, 90000}, {111, 48000}, {126, 8000}});
+}
+
+TEST_CASE("a=rtpmap: payload type and clock rate, channels and name case aside", "[sip][sdp]") {
+  auto opus = sdp::parse_rtpmap("111 opus/48000/2");
+  REQUIRE(opus);
+  CHECK(opus->payload_type == 111);
+  CHECK(opus->encoding == "opus");
+  CHECK(opus->clock_rate == 48000);
+  auto vp8 = sdp::parse_rtpmap("96 VP8/90000");
+  REQUIRE(vp8);
+  CHECK(vp8->payload_type == 96);
+  CHECK(vp8->clock_rate == 90000);
+  auto upper = sdp::parse_rtpmap("0 PCMU/8000");
+  auto lower = sdp::parse_rtpmap("0 pcmu/8000");
+  REQUIRE(upper);
+  REQUIRE(lower);
+  CHECK(upper->clock_rate == lower->clock_rate);
+  CHECK(sdp::parse_rtpmap("97  H264/90000")->clock_rate == 90000);  // runs of spaces
+  CHECK_FALSE(sdp::parse_rtpmap("96 H264"));         // no rate
+  CHECK_FALSE(sdp::parse_rtpmap("96 H264/"));        // empty rate
+  CHECK_FALSE(sdp::parse_rtpmap("96 H264/0"));
+  CHECK_FALSE(sdp::parse_rtpmap("96 H264/9k"));
+  CHECK_FALSE(sdp::parse_rtpmap("96 /90000"));       // no name
+  CHECK_FALSE(sdp::parse_rtpmap("128 VP8/90000"));   // not a payload type
+  CHECK_FALSE(sdp::parse_rtpmap("x VP8/90000"));
+  CHECK_FALSE(sdp::parse_rtpmap("96"));
+  CHECK_FALSE(sdp::parse_rtpmap(""));
+}
+
+TEST_CASE("unreadable a=rtpmap lines are skipped, the body still rewritten byte for byte", "[sip][sdp]") {
+  Harness h;
+  auto body = join({"v=0", "o=- 1 1 IN IP4 10.20.0.10", "s=-", "c=IN IP4 10.20.0.10", "t=0 0",
+                    "m=audio 11800 RTP/AVP 0 96 97", "a=rtpmap:0 PCMU/8000", "a=rtpmap:96 broken",
+                    "a=rtpmap:97 telephone-event/8000"});
+  auto out = h.from_lan(body);
+  REQUIRE(out);
+  CHECK(out->find("a=rtpmap:96 broken\r\na=rtpmap:97 telephone-event/8000\r\n") != std::string::npos);
+  REQUIRE(h.relay->offers.size() == 1);
+  std::map<unsigned, uint32_t> rates;
+  for (const auto& r : h.relay->offers[0].clock_rates) rates[r.payload_type] = r.hz;
+  CHECK(rates == std::map<unsigned, uint32_t>{{0, 8000}, {97, 8000}});
 }
 
 TEST_CASE("WebRTC with c=0.0.0.0 and only mDNS or real candidates is not a hold", "[sip][sdp]") {
