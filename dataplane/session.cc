@@ -31,6 +31,19 @@ void tune(int fd, bool keepalive) {
   if (keepalive) ::setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof on);
 }
 
+// Delayed ACKs from the first segment on (TCP_QUICKACK off puts the socket in the kernel's
+// "ping-pong" mode): what a side sends is answered within a round trip by what outpost
+// relays back from the other side, so its ACK rides on that data instead of leaving as a
+// segment of its own. On the upstream socket, set before connect(2), the handshake's last
+// ACK also rides on the ClientHello (HAProxy's tcp-smart-connect). Each segment not sent
+// saves its transmit and, over veth/loopback, the peer's receive processing, which runs in
+// the sender's context. The kernel leaves the mode by itself when a delayed ACK times out
+// (one-way transfers), so bulk and idle connections are not slowed.
+void delay_acks(int fd) {
+  int off = 0;
+  ::setsockopt(fd, IPPROTO_TCP, TCP_QUICKACK, &off, sizeof off);
+}
+
 // Keep-alive probes start after net.ipv4.tcp_keepalive_time of silence (7200 s by default);
 // a relay silent for idle_timeout is closed before that unless idle_timeout is longer, and
 // then SO_KEEPALIVE would never send a probe: a setsockopt(2) per connection for nothing.
@@ -328,6 +341,7 @@ void Session::connect_next() {
   upstream_ready_ = {};
   upstream_ = OwnedFd(::socket(target_endpoint_.protocol().family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
   if (!upstream_.is_open()) return refuse(Refusal::connect_failed);
+  delay_acks(upstream_.get());
   connecting_ = true;
   state_->watch(Deadline::connect, weak_from_this(), next_candidate_);
   if (::connect(upstream_.get(), target_endpoint_.data(), socklen_t(target_endpoint_.size())) != 0 &&

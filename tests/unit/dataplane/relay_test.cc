@@ -220,3 +220,28 @@ TEST_CASE("accepted sockets inherit TCP_NODELAY and SO_KEEPALIVE from the listen
   client.get_option(no_delay);  // the connecting side has neither
   CHECK_FALSE(no_delay.value());
 }
+
+// tls_component.cc also turns TCP_QUICKACK off on the listening socket, so that accepted
+// sockets delay their ACKs and let them ride on the data relayed back (session.cc's
+// delay_acks() does the same for the upstream socket before connect). It relies on Linux
+// copying the delayed-ACK ("ping-pong") mode to the accepted socket: getsockopt reads
+// TCP_QUICKACK 0 there, and 1 under a listener left as it was.
+TEST_CASE("accepted sockets inherit delayed ACKs (TCP_QUICKACK off) from the listener", "[dataplane][relay]") {
+  auto quickack_of_accepted = [](bool listener_delays) {
+    asio::io_context io;
+    tcp::acceptor listener(io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+    if (listener_delays) {
+      const int off = 0;
+      REQUIRE(::setsockopt(listener.native_handle(), IPPROTO_TCP, TCP_QUICKACK, &off, sizeof off) == 0);
+    }
+    tcp::socket client(io), accepted(io);
+    client.connect(listener.local_endpoint());
+    listener.accept(accepted);
+    int value = -1;
+    socklen_t len = sizeof value;
+    REQUIRE(::getsockopt(accepted.native_handle(), IPPROTO_TCP, TCP_QUICKACK, &value, &len) == 0);
+    return value;
+  };
+  CHECK(quickack_of_accepted(true) == 0);
+  CHECK(quickack_of_accepted(false) == 1);
+}
