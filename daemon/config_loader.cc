@@ -297,6 +297,10 @@ void read_dns(YamlMap& root, Config& c, ConfigErrors& errors) {
 }
 
 void read_sip(YamlMap& root, Config& c, ConfigErrors& errors) {
+  // Ask the vendor for the interval its registrar works with (Genesys: 140 s) unless the
+  // config says otherwise: asked for more, it would grant its own anyway.
+  if (c.vendor.registration_expiry_s)
+    c.sip.vendor_expiry_s = std::clamp(c.vendor.registration_expiry_s, 60u, 86400u);
   if (!root.has("sip")) {
     root.node("sip");
     return;

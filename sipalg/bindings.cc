@@ -141,6 +141,7 @@ nlohmann::json Bindings::to_json(int64_t now) const {
                     {"contact", t ? t->contact : ""},
                     {"transport", t ? to_string(t->flow.transport) : ""},
                     {"source", t ? t->flow.peer.to_string() : ""},
+                    {"local_port", t && t->flow.local_port ? nlohmann::json(t->flow.local_port) : nlohmann::json(nullptr)},
                     {"expires_in", b.expires_at > now ? b.expires_at - now : 0},
                     {"vendor_contact_user", std::string(kUserPrefix) + b.token}});
   }
@@ -163,7 +164,12 @@ void Bindings::append_line(std::string& out, const Binding& b) const {
   out += to_string(t->flow.transport);
   out += "\",\"source\":\"";
   out += t->flow.peer.to_string();
-  out += "\"}\n";
+  out += '"';
+  if (t->flow.local_port) {  // an extra LAN port (AETA 5070): the vendor's calls leave from it
+    out += ",\"local_port\":";
+    out += std::to_string(t->flow.local_port);
+  }
+  out += "}\n";
 }
 
 std::string Bindings::serialize() const {
@@ -202,6 +208,11 @@ Result<void> Bindings::parse(const std::string& text, int64_t now) {
       DeviceTarget t;
       t.contact = r["contact"].get<std::string>();
       t.flow = Flow{Side::lan, transport_named(r["transport"].get<std::string>()), *source, 0};
+      if (auto lp = r.find("local_port"); lp != r.end()) {
+        const auto port = lp->get<int64_t>();
+        if (port < 1 || port > 65535) return make_error("bad local_port in registrations file");
+        t.flow.local_port = uint16_t(port);
+      }
       t.last_used = now;
       targets[token] = t;
       regs[{aor, token}] = Binding{aor, token, r["expires_at"].get<int64_t>()};

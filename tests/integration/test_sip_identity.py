@@ -24,10 +24,15 @@ KEEPALIVE = 5    # sip.keepalive for this module (the minimum)
 
 
 
+def id_config(lab):
+    # AETA's extra port too: a device registered through it is pinged (and called) from it.
+    return lab.config(sip={"keepalive": KEEPALIVE}, vendor={"sip_extra_ports": ["5070"]})
+
+
 @pytest.fixture(scope="module")
 def id_lab(lab):
     lab.stop("outpostd")
-    lab.start_outpostd(lab.config(sip={"keepalive": KEEPALIVE}))
+    lab.start_outpostd(id_config(lab))
     lab.stop("kamailio")
     lab.start_kamailio(auth={"alice": "secret"}, uas=f"sip:203.0.113.10:{UAS_PORT}")
     wait_json(lab, "show sip", {"servers": [{"address": "203.0.113.10:5060", "state": "usable"}],
@@ -67,6 +72,29 @@ def test_udp_devices_get_options_keepalives_from_the_lan_address(id_lab):
                       interval=1, what="keep-alive misses")
     assert id_lab.ctl("show sip")["counters"]["keepalives_failed"] >= 3
     assert alice(id_lab, port)["expires_in"] > 0
+
+
+def test_a_device_registered_on_the_extra_port_is_pinged_from_it_after_a_restart(id_lab):
+    """The binding keeps the extra LAN port the device registered through (5070): after
+    outpostd restarts, its keep-alive OPTIONS still leave from 10.20.0.1:5070, the port the
+    device's NAT or firewall has open, not from 5060."""
+    port = 5094
+    r = sipp(id_lab, "sipp_register_auth.xml", "-s", "alice", "-au", "alice", "-ap", "secret", "-set", "expires", "300",
+             port=port, remote="10.20.0.1:5070")
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    assert (alice(id_lab, port) or {}).get("local_port") == 5070, id_lab.ctl("show sip registrations")
+    id_lab.stop("outpostd")
+    id_lab.start_outpostd(id_config(id_lab))
+    row = wait_json(id_lab, "show sip registrations", {"registrations": [{"source": f"10.20.0.10:{port}"}]})
+    assert [x["local_port"] for x in row["registrations"] if x["source"] == f"10.20.0.10:{port}"] == [5070], row
+    trace = id_lab.rundir / "keepalive-5070-messages.log"
+    device = id_lab.start("lan", "sipp-keepalive-5070", [
+        "sipp", "-sf", f"{LAB_DIR}/sipp_options_uas.xml", "-i", "10.20.0.10", "-p", str(port), "-m", "1", "-nostdin",
+        "-timeout", "30", "-timeout_error", "-trace_msg", "-message_file", str(trace)])
+    assert device.wait(4 * KEEPALIVE + 10) == 0, device.log_tail(30)
+    got = received(trace)
+    assert got and got[0][0].startswith(f"OPTIONS sip:alice@10.20.0.10:{port}"), got
+    assert "Via: SIP/2.0/UDP 10.20.0.1:5070;branch=z9hG4bK-opka" in got[0][1], got[0][1]
 
 
 @pytest.fixture(scope="module")

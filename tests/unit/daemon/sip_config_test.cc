@@ -42,6 +42,23 @@ TEST_CASE("sip: keep-alive defaults and overrides", "[daemon][config][sip]") {
   CHECK(r.config->sip.vendor_expiry_s == 7200);
 }
 
+TEST_CASE("sip: the profile's registration_expiry is what outpost asks of the vendor", "[daemon][config][sip]") {
+  const std::string genesys =
+      "lan:\n  interface: lan0\n  address: 10.20.0.1/24\nvendor:\n  profile: genesys\n"
+      "  prefixes: [203.0.113.0/24]\n  sip_servers: [203.0.113.10]\n";
+  auto r = load(genesys);
+  INFO(r.errors.to_string());
+  REQUIRE(r.config);
+  CHECK(r.config->vendor.registration_expiry_s == 140);
+  CHECK(r.config->sip.vendor_expiry_s == 140);
+  r = load(genesys + "sip:\n  vendor_expiry: 600\n");  // the config still decides
+  REQUIRE(r.config);
+  CHECK(r.config->sip.vendor_expiry_s == 600);
+  r = load(std::string(kBase) + "  registration_expiry: 30\n");  // below the key's floor: 60
+  REQUIRE(r.config);
+  CHECK(r.config->sip.vendor_expiry_s == 60);
+}
+
 TEST_CASE("sip: out-of-range expiries and a lone TLS file are reported at their line", "[daemon][config][sip]") {
   auto r = load(std::string(kBase) + "sip:\n  vendor_expiry: 10\n");
   CHECK_FALSE(r.config);

@@ -202,6 +202,37 @@ TEST_CASE("registrations expire, persist and come back", "[sip]") {
   CHECK(b.registrations().empty());
 }
 
+TEST_CASE("a device registered on an extra port is called from that port after a restart", "[sip]") {
+  Identity me{*parse_address("10.20.0.1"), 5060, *parse_address("198.51.100.1"), 5060};
+  me.lan_extra_ports = {5070};
+  Flow on_5070{Side::lan, Transport::udp, ep("10.20.0.12:5062"), 0, 5070};
+  Flow on_5060{Side::lan, Transport::udp, ep("10.20.0.13:5062"), 0};
+  Bindings b;
+  auto t1 = *Bindings::token_of(b.map_out("sip:carol@10.20.0.12:5062", on_5070, me, Transport::udp, 1000), me);
+  auto t2 = *Bindings::token_of(b.map_out("sip:dave@10.20.0.13:5062", on_5060, me, Transport::udp, 1000), me);
+  b.registered("sip:carol@vendor.example", t1, 120, 1000);
+  b.registered("sip:dave@vendor.example", t2, 120, 1000);
+  auto rows = b.to_json(1000);
+  REQUIRE(rows.size() == 2);
+  for (const auto& r : rows) CHECK(r["local_port"] == (r["aor"] == "sip:carol@vendor.example" ? nlohmann::json(5070) : nlohmann::json(nullptr)));
+
+  auto dir = std::filesystem::temp_directory_path() / ("sipalg-extra-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  const std::string path = (dir / "reg.json").string();
+  REQUIRE(b.save(path));
+  Bindings c;
+  REQUIRE(c.load(path, 1010));
+  REQUIRE(c.lookup(t1));
+  CHECK(c.lookup(t1)->flow.local_port == 5070);
+  REQUIRE(c.lookup(t2));
+  CHECK(c.lookup(t2)->flow.local_port == 0);
+  // A hand-edited or damaged port is refused, not truncated into another port.
+  CHECK(!c.parse(std::string(R"({"registrations": [{"aor": "sip:x@vendor.example", "token": "t", "expires_at": 2000,)") +
+                     R"( "contact": "sip:x@10.20.0.14", "transport": "udp", "source": "10.20.0.14:5060", "local_port": 70000}]})",
+                 1000));
+  std::filesystem::remove_all(dir);
+}
+
 namespace {
 // NAPTR rdata: order, preference, flags, service, regexp, replacement (uncompressed name).
 std::vector<uint8_t> naptr_rdata(uint16_t order, uint16_t pref, const std::string& flags, const std::string& service,
