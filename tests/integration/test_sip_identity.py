@@ -46,17 +46,22 @@ def alice(lab, port):
     return rows[0] if rows else None
 
 
+def first_keepalive(lab, port, name):
+    """Runs a SIPp device on 10.20.0.10:`port` that answers one OPTIONS; what it received."""
+    trace = lab.rundir / f"{name}-messages.log"
+    device = lab.start("lan", f"sipp-{name}", [
+        "sipp", "-sf", f"{LAB_DIR}/sipp_options_uas.xml", "-i", "10.20.0.10", "-p", str(port), "-m", "1", "-nostdin",
+        "-timeout", "30", "-timeout_error", "-trace_msg", "-message_file", str(trace)])
+    assert device.wait(4 * KEEPALIVE + 10) == 0, device.log_tail(30)
+    return received(trace)
+
+
 def test_udp_devices_get_options_keepalives_from_the_lan_address(id_lab):
     port = 5090
     r = sipp(id_lab, "sipp_register_auth.xml", "-s", "alice", "-au", "alice", "-ap", "secret", "-set", "expires", "300",
              port=port)
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
-    trace = id_lab.rundir / "keepalive-messages.log"
-    device = id_lab.start("lan", "sipp-keepalive", [
-        "sipp", "-sf", f"{LAB_DIR}/sipp_options_uas.xml", "-i", "10.20.0.10", "-p", str(port), "-m", "1", "-nostdin",
-        "-timeout", "30", "-timeout_error", "-trace_msg", "-message_file", str(trace)])
-    assert device.wait(4 * KEEPALIVE + 10) == 0, device.log_tail(30)
-    got = received(trace)
+    got = first_keepalive(id_lab, port, "keepalive")
     assert got and got[0][0] == f"OPTIONS sip:alice@10.20.0.10:{port};transport=UDP SIP/2.0", got
     ping = got[0][1]
     assert "Via: SIP/2.0/UDP 10.20.0.1:5060;branch=z9hG4bK-opka" in ping, ping
@@ -87,12 +92,7 @@ def test_a_device_registered_on_the_extra_port_is_pinged_from_it_after_a_restart
     id_lab.start_outpostd(id_config(id_lab))
     row = wait_json(id_lab, "show sip registrations", {"registrations": [{"source": f"10.20.0.10:{port}"}]})
     assert [x["local_port"] for x in row["registrations"] if x["source"] == f"10.20.0.10:{port}"] == [5070], row
-    trace = id_lab.rundir / "keepalive-5070-messages.log"
-    device = id_lab.start("lan", "sipp-keepalive-5070", [
-        "sipp", "-sf", f"{LAB_DIR}/sipp_options_uas.xml", "-i", "10.20.0.10", "-p", str(port), "-m", "1", "-nostdin",
-        "-timeout", "30", "-timeout_error", "-trace_msg", "-message_file", str(trace)])
-    assert device.wait(4 * KEEPALIVE + 10) == 0, device.log_tail(30)
-    got = received(trace)
+    got = first_keepalive(id_lab, port, "keepalive-5070")
     assert got and got[0][0].startswith(f"OPTIONS sip:alice@10.20.0.10:{port}"), got
     assert "Via: SIP/2.0/UDP 10.20.0.1:5070;branch=z9hG4bK-opka" in got[0][1], got[0][1]
 
