@@ -131,23 +131,25 @@ done
 # at the first load, which both ran.
 first=${LOADS%% *}
 [ "$common" = 0 ] && [ -n "${US_AT[outpost,$first]:-}" ] && [ -n "${US_AT[rtpengine,$first]:-}" ] && common=$first
+# a / b to two decimals, NA when b is not positive.
+quotient() { awk -v a="$1" -v b="$2" 'BEGIN{ if (b > 0) printf "%.2f", a/b; else print "NA" }'; }
 ratio=NA
 if [ "$common" != 0 ]; then
-  ratio=$(awk -v r="${US_AT[rtpengine,$common]}" -v o="${US_AT[outpost,$common]}" 'BEGIN{ if (o > 0) printf "%.2f", r/o; else print "NA" }')
+  ratio=$(quotient "${US_AT[rtpengine,$common]}" "${US_AT[outpost,$common]}")
   echo "media: at $common calls ($((2 * common)) streams): outpost ${US_AT[outpost,$common]} us/pkt, rtpengine ${US_AT[rtpengine,$common]} us/pkt"
   # What the ratio would be for a relay costing only the kernel's UDP path at this load: the
   # receivers' wake-ups run in the sender's context and fall with load, so the floor's cost
   # per packet at this load, not at its own maximum, bounds R.
   if [ -n "${US_AT[floor,$common]:-}" ]; then
-    echo "media: at $common calls: floor ${US_AT[floor,$common]} us/pkt, outpost/floor" \
-      "$(awk -v o="${US_AT[outpost,$common]}" -v f="${US_AT[floor,$common]}" 'BEGIN{ if (f > 0) printf "%.2f", o/f; else print "NA" }')," \
-      "rtpengine/floor $(awk -v r="${US_AT[rtpengine,$common]}" -v f="${US_AT[floor,$common]}" 'BEGIN{ if (f > 0) printf "%.2f", r/f; else print "NA" }')"
+    echo "media: at $common calls: floor ${US_AT[floor,$common]} us/pkt," \
+      "outpost/floor $(quotient "${US_AT[outpost,$common]}" "${US_AT[floor,$common]}")," \
+      "rtpengine/floor $(quotient "${US_AT[rtpengine,$common]}" "${US_AT[floor,$common]}")"
   fi
 fi
 # CPU per packet at each relay's own highest passing load (the figures on the max_streams lines).
 if [ -n "${BEST_US[outpost]:-}" ] && [ -n "${BEST_US[rtpengine]:-}" ]; then
   echo "media: at each relay's highest passing load: rtpengine ${BEST_US[rtpengine]} us/pkt / outpost ${BEST_US[outpost]} us/pkt =" \
-    "$(awk -v r="${BEST_US[rtpengine]}" -v o="${BEST_US[outpost]}" 'BEGIN{ if (o > 0) printf "%.2f", r/o; else print "NA" }')"
+    "$(quotient "${BEST_US[rtpengine]}" "${BEST_US[outpost]}")"
 fi
 echo "media: outpost ${BEST_PPS[outpost]:-0} pps, rtpengine ${BEST_PPS[rtpengine]:-0} pps, floor ${BEST_US[floor]:-0} us/pkt, ratio $ratio"
 exit 0

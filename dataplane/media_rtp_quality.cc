@@ -82,14 +82,9 @@ bool parse_rtcp(const uint8_t* data, size_t size, RtcpCompound& out) {
     const size_t length = (size_t(p[2]) << 8 | p[3]) * 4 + 4;
     const unsigned count = p[0] & 0x1f;
     if (p[1] == kSenderReport && length >= 28) {
-      const SenderReportInfo sr{read32(p + 4), uint32_t(read32(p + 8) << 16 | read32(p + 12) >> 16)};
-      if (!out.has_sender_report) {
-        out.has_sender_report = true;
-        out.sender_ssrc = sr.ssrc;
-        out.sr_ntp_middle = sr.ntp_middle;
-      }
       if (out.sender_report_count < RtcpCompound::kMaxSenderReports)
-        out.sender_reports[out.sender_report_count++] = sr;
+        out.sender_reports[out.sender_report_count++] = {read32(p + 4),
+                                                         uint32_t(read32(p + 8) << 16 | read32(p + 12) >> 16)};
       read_blocks(p + 28, length - 28, count, out);
     } else if (p[1] == kReceiverReport && length >= 8) {
       read_blocks(p + 8, length - 8, count, out);
@@ -161,7 +156,10 @@ void RtpQuality::restart(uint16_t seq) {
 }
 
 void RtpQuality::on_packet(const uint8_t* data, size_t size, int64_t arrival_ns, const ClockRates* rates) {
-  if (classify_packet(data, size) != PacketKind::rtp || (data[0] >> 6) != 2) return;
+  if (classify_packet(data, size) == PacketKind::rtp) on_rtp(data, size, arrival_ns, rates);
+}
+
+void RtpQuality::on_rtp(const uint8_t* data, size_t, int64_t arrival_ns, const ClockRates* rates) {
   const uint16_t seq = uint16_t(data[2] << 8 | data[3]);
   const uint32_t ts = read32(data + 4);
   const uint32_t ssrc = read32(data + 8);
@@ -234,14 +232,11 @@ std::optional<double> RtpQuality::mos() const {
 }
 
 void SourceQualities::on_packet(const uint8_t* data, size_t size, int64_t arrival_ns, const ClockRates& rates) {
-  if (classify_packet(data, size) != PacketKind::rtp || (data[0] >> 6) != 2) return;
-  const uint32_t ssrc = read32(data + 8);
-  for (unsigned i = 0; i < used_; ++i) {
-    if (sources_[i].ssrc() == ssrc) {
-      sources_[i].on_packet(data, size, arrival_ns, &rates);
-      return;
-    }
-  }
+  if (classify_packet(data, size) == PacketKind::rtp) on_rtp(data, size, arrival_ns, rates);
+}
+
+void SourceQualities::on_rtp(const uint8_t* data, size_t size, int64_t arrival_ns, const ClockRates& rates) {
+  if (RtpQuality* known = find(read32(data + 8))) return known->on_rtp(data, size, arrival_ns, &rates);
   unsigned slot = used_;
   if (used_ < kMaxSources) {
     ++used_;
@@ -253,7 +248,7 @@ void SourceQualities::on_packet(const uint8_t* data, size_t size, int64_t arriva
     ++replaced_;
     sources_[slot] = RtpQuality{};
   }
-  sources_[slot].on_packet(data, size, arrival_ns, &rates);
+  sources_[slot].on_rtp(data, size, arrival_ns, &rates);
 }
 
 RtpQuality* SourceQualities::find(uint32_t ssrc) {
@@ -280,22 +275,23 @@ double SourceQualities::worst_jitter_ms() const {
   return worst;
 }
 
-std::optional<double> SourceQualities::worst_mos() const {
-  std::optional<double> worst;
-  for (const RtpQuality& q : *this) {
-    if (q.video()) continue;
-    if (auto m = q.mos(); m && (!worst || *m < *worst)) worst = m;
-  }
-  return worst;
-}
-
-const RtpQuality* SourceQualities::primary() const {
+const RtpQuality* SourceQualities::worst_audio() const {
   const RtpQuality* worst = nullptr;
   double worst_mos = 0;
   for (const RtpQuality& q : *this) {
     if (q.video()) continue;
     if (auto m = q.mos(); m && (!worst || *m < worst_mos)) worst = &q, worst_mos = *m;
   }
+  return worst;
+}
+
+std::optional<double> SourceQualities::worst_mos() const {
+  const RtpQuality* worst = worst_audio();
+  return worst ? worst->mos() : std::nullopt;
+}
+
+const RtpQuality* SourceQualities::primary() const {
+  const RtpQuality* worst = worst_audio();
   if (worst && worst->remote()) return worst;
   for (const RtpQuality& q : *this)
     if (q.remote()) return &q;

@@ -67,14 +67,11 @@ struct SenderReportInfo {
 };
 
 // What one RTCP compound says: its sender reports (up to kMaxSenderReports: a BUNDLE sender
-// may put one per SSRC in a compound), the first one also as has_sender_report/sender_ssrc/
-// sr_ntp_middle, and up to kMaxBlocks report blocks (further ones are ignored).
+// may put one per SSRC in a compound) and up to kMaxBlocks report blocks (further ones are
+// ignored).
 struct RtcpCompound {
   static constexpr unsigned kMaxBlocks = 8;
   static constexpr unsigned kMaxSenderReports = 4;
-  bool has_sender_report = false;
-  uint32_t sender_ssrc = 0;
-  uint32_t sr_ntp_middle = 0;
   unsigned sender_report_count = 0;
   SenderReportInfo sender_reports[kMaxSenderReports];
   unsigned block_count = 0;
@@ -107,6 +104,9 @@ class RtpQuality {
   // restarts the figures (SourceQualities gives each SSRC its own). `rates`: the SDP's clock
   // rates, read when a source starts (null: assumed from the payload type).
   void on_packet(const uint8_t* data, size_t size, int64_t arrival_ns, const ClockRates* rates = nullptr);
+  // The same for a datagram already classified as RTP (classify_packet: version 2, 12 bytes
+  // at least), so the relay's per-packet path classifies once.
+  void on_rtp(const uint8_t* data, size_t size, int64_t arrival_ns, const ClockRates* rates);
 
   uint64_t rtp_packets() const { return rtp_packets_; }
   uint64_t expected() const;
@@ -170,6 +170,8 @@ class SourceQualities {
   static constexpr unsigned kMaxSources = 4;
 
   void on_packet(const uint8_t* data, size_t size, int64_t arrival_ns, const ClockRates& rates);
+  // A datagram already classified as RTP (see RtpQuality::on_rtp).
+  void on_rtp(const uint8_t* data, size_t size, int64_t arrival_ns, const ClockRates& rates);
   RtpQuality* find(uint32_t ssrc);
   const RtpQuality* find(uint32_t ssrc) const;
 
@@ -190,6 +192,9 @@ class SourceQualities {
   uint64_t replaced() const { return replaced_; }
 
  private:
+  // The audio source (clock not 90000) with the lowest MOS; null when none has one.
+  const RtpQuality* worst_audio() const;
+
   std::array<RtpQuality, kMaxSources> sources_{};
   unsigned used_ = 0;
   uint64_t replaced_ = 0;

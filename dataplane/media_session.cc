@@ -232,14 +232,15 @@ const UdpEndpoint* MediaSession::decide(unsigned i, const sockaddr* source_addre
     return nullptr;
   }
   SourceQualities& same_way = figures_[from_lan ? 0 : 1].sources;
-  if (classify_packet(data, size) == PacketKind::rtcp) {
+  const PacketKind kind = classify_packet(data, size);
+  if (kind == PacketKind::rtcp) {
     // Reports on the sources going the other way, and sender reports for round trips.
     if (apply_rtcp(data, size, now_ns, same_way, figures_[from_lan ? 1 : 0].sources))
       ++t.rtcp_read;
     else
       ++t.rtcp_unreadable;
-  } else {
-    same_way.on_packet(data, size, now_ns, clock_rates_);
+  } else if (kind == PacketKind::rtp) {
+    same_way.on_rtp(data, size, now_ns, clock_rates_);
   }
   return &*to;
 }

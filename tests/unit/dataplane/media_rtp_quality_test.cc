@@ -210,14 +210,14 @@ TEST_CASE("media rtp quality: RTCP compounds parse per RFC 3550, SRTCP and garba
   RtcpCompound c;
   auto sr = sender_report(0xaaaa0001, 0x12345678, 0x9abcdef0);
   REQUIRE(parse_rtcp(sr.data(), sr.size(), c));
-  CHECK(c.has_sender_report);
-  CHECK(c.sender_ssrc == 0xaaaa0001);
-  CHECK(c.sr_ntp_middle == 0x56789abc);
+  REQUIRE(c.sender_report_count == 1);
+  CHECK(c.sender_reports[0].ssrc == 0xaaaa0001);
+  CHECK(c.sender_reports[0].ntp_middle == 0x56789abc);
   CHECK(c.block_count == 0);
 
   auto rr = receiver_report(0xbbbb0002, 0x11223344, 64, -3, 400, 0x56789abc, 65536 / 2);
   REQUIRE(parse_rtcp(rr.data(), rr.size(), c));
-  CHECK_FALSE(c.has_sender_report);
+  CHECK(c.sender_report_count == 0);
   REQUIRE(c.block_count == 1);
   CHECK(c.blocks[0].ssrc == 0x11223344);
   CHECK(c.blocks[0].fraction_lost == 64);
