@@ -25,11 +25,6 @@ std::string text(const std::optional<UdpEndpoint>& e) {
 
 }  // namespace
 
-int64_t steady_now_ns() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
-
 namespace {
 // What the far receiver last reported on a source (RTCP), null until it did.
 nlohmann::json remote_json(const RtpQuality* quality) {

@@ -196,7 +196,6 @@ class MediaSession {
 // none).
 int receive_batch(int fd, PacketBatch& batch);
 
-int64_t steady_now_ns();
 // Quality figures as `show calls` and the call records give them: two decimals.
 inline double round2(double v) { return std::round(v * 100.0) / 100.0; }
 

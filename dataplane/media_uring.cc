@@ -32,12 +32,13 @@ uint64_t tag(Kind kind, uint64_t value) { return (uint64_t(kind) << 62) | value;
 Kind kind_of(uint64_t user_data) { return Kind(user_data >> 62); }
 uint64_t value_of(uint64_t user_data) { return user_data & ((uint64_t(1) << 62) - 1); }
 uint64_t socket_key(uint32_t token, uint32_t generation) { return (uint64_t(generation & 0x3fffffff) << 32) | token; }
-int64_t now_ns() {
+
+}  // namespace
+
+int64_t steady_now_ns() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
       .count();
 }
-
-}  // namespace
 
 Result<std::unique_ptr<MediaRing>> MediaRing::create(boost::asio::io_context& io, std::chrono::microseconds coalesce) {
   std::unique_ptr<MediaRing> ring(new MediaRing(io, coalesce));
@@ -302,7 +303,7 @@ void MediaRing::turn() {
     // has just arrived; in a turn posted because work was already queued, it arrived after
     // the last enter returned, so only what is left of the window is waited.
     const int64_t window_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(coalesce_).count();
-    const int64_t left_ns = woken_ ? window_ns : window_ns - (now_ns() - turn_now_ns_);
+    const int64_t left_ns = woken_ ? window_ns : window_ns - (steady_now_ns() - turn_now_ns_);
     if (left_ns > kMinWaitNs) {
       __kernel_timespec wait{0, static_cast<long long>(left_ns)};
       io_uring_cqe* first;
@@ -310,12 +311,12 @@ void MediaRing::turn() {
     } else {
       io_uring_submit_and_get_events(&ring_);
     }
-    turn_now_ns_ = now_ns();
+    turn_now_ns_ = steady_now_ns();
     unsigned seen = 0;
     reap(seen);
     return;
   }
-  turn_now_ns_ = now_ns();
+  turn_now_ns_ = steady_now_ns();
   for (unsigned round = 0; round < kRoundsPerWakeup; ++round) {
     unsigned seen = 0;
     reap(seen);

@@ -33,6 +33,9 @@
 
 namespace outpost::media {
 
+// The monotonic clock in nanoseconds: arrival times, activity and coalescing windows.
+int64_t steady_now_ns();
+
 class MediaRing;
 
 // One received datagram, valid during the call that hands it over.
