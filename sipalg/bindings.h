@@ -59,6 +59,12 @@ class Bindings {
   // Seconds left of the vendor's binding for (aor, token), if there is one.
   std::optional<int64_t> expires_in(const std::string& aor, const std::string& token, int64_t now) const;
   std::vector<Binding> registrations() const;
+  // Calls f(const Binding&) for every registration, without copying the table (the
+  // keep-alive walks it every second).
+  template <typename F>
+  void each_registration(F&& f) const {
+    for (const auto& [key, b] : registrations_) f(b);
+  }
   nlohmann::json to_json(int64_t now) const;  // one row per registration (for `show`)
   size_t tokens() const { return targets_.size(); }
 

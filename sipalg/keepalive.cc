@@ -1,6 +1,7 @@
 #include "sipalg/keepalive.h"
 
 #include <ctime>
+#include <functional>
 #include <set>
 
 #include "sipalg/rewrite.h"
@@ -13,6 +14,7 @@ void KeepAlive::start(std::chrono::seconds interval, const Identity& me) {
   me_ = me;
   if (interval_.count() <= 0) return;
   running_ = true;
+  next_slice_ = 0;
   schedule();
 }
 
@@ -22,23 +24,31 @@ void KeepAlive::stop() {
 }
 
 void KeepAlive::schedule() {
-  timer_.expires_after(interval_);
+  timer_.expires_after(std::chrono::seconds(1));
   timer_.async_wait([this](boost::system::error_code ec) {
     if (ec || !running_) return;
-    tick(static_cast<int64_t>(std::time(nullptr)));
+    const auto slices = static_cast<unsigned>(interval_.count());
+    tick_slice(static_cast<int64_t>(std::time(nullptr)), next_slice_ % slices, slices);
+    next_slice_ = (next_slice_ + 1) % slices;
     schedule();
   });
 }
 
-size_t KeepAlive::tick(int64_t now) {
-  // decide: each registered UDP device once (several AORs may share one contact token).
+unsigned KeepAlive::slice_of(const std::string& token, unsigned slices) {
+  return slices <= 1 ? 0 : static_cast<unsigned>(std::hash<std::string>{}(token) % slices);
+}
+
+size_t KeepAlive::tick_slice(int64_t now, unsigned slice, unsigned slices) {
+  // decide: each registered UDP device of this slice once (several AORs may share one
+  // contact token).
   std::set<std::string> due;
-  for (const auto& b : bindings_.registrations()) {
-    const DeviceTarget* d = b.expires_at > now ? bindings_.lookup(b.token) : nullptr;
+  bindings_.each_registration([&](const Binding& b) {
+    if (b.expires_at <= now || slice_of(b.token, slices) != slice) return;
+    const DeviceTarget* d = bindings_.lookup(b.token);
     if (d && d->flow.side == Side::lan && d->flow.transport == Transport::udp) due.insert(b.token);
-  }
+  });
   for (auto it = peers_.begin(); it != peers_.end();) {
-    if (!due.count(it->first)) {
+    if (slice_of(it->first, slices) == slice && !due.count(it->first)) {
       by_branch_.erase(it->second.branch);
       it = peers_.erase(it);
     } else {

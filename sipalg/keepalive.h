@@ -1,7 +1,10 @@
 #pragma once
 // NAT keep-alive towards UDP devices (README.md "NAT keep-alive policy"): every interval,
 // one OPTIONS from outpost's LAN address and the port the device registered through, to
-// each registered UDP device's flow (its source address as outpost saw it, i.e. the outer
+// each registered UDP device's flow. A round is spread over the interval: the timer fires
+// every second and pings the devices whose slice (a hash of the contact token) is due, so
+// 30,000 devices cost 1,200 pings a second, not one 30,000-datagram burst that would hold
+// the daemon's thread (SIP, media relay turns) for a tenth of a second every round (its source address as outpost saw it, i.e. the outer
 // side of its NAT). The request keeps the device's NAT/firewall pinhole open; any answer
 // (200, 404, 405, ...) proves the flow works. A device that leaves `kMissesUnreachable`
 // pings in a row unanswered is shown as unreachable (`show sip registrations`); its binding
@@ -44,9 +47,15 @@ class KeepAlive {
   void set_identity(const Identity& me) { me_ = me; }
   void stop();
 
-  // One round: counts last round's unanswered pings as failed, pings every registered UDP
-  // device once. Returns how many pings were sent.
-  size_t tick(int64_t now);
+  // One whole round: counts last round's unanswered pings as failed, pings every registered
+  // UDP device once. Returns how many pings were sent.
+  size_t tick(int64_t now) { return tick_slice(now, 0, 1); }
+  // The part of a round for the devices in `slice` of `slices` (slice_of): what the timer
+  // runs each second, with as many slices as the interval has seconds.
+  size_t tick_slice(int64_t now, unsigned slice, unsigned slices);
+  // Which of `slices` a device's contact token is pinged in: fixed for the token, so each
+  // device is pinged once per interval, and spread evenly over the devices.
+  static unsigned slice_of(const std::string& token, unsigned slices);
   // True when `m` answers one of our pings (then it is consumed here).
   bool on_response(const Flow& from, const Message& m, int64_t now);
 
@@ -71,6 +80,7 @@ class KeepAlive {
   std::map<std::string, Peer> peers_;           // contact token -> state
   std::map<std::string, std::string> by_branch_;  // ping branch -> contact token
   uint64_t seq_ = 0;
+  unsigned next_slice_ = 0;
   bool running_ = false;
 };
 

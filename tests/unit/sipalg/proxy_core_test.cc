@@ -751,6 +751,42 @@ TEST_CASE("NAT keep-alive: OPTIONS to registered UDP devices from outpost's LAN 
   CHECK(keepalive.state(token, now + 100)["last_status"] == 405);
 }
 
+TEST_CASE("NAT keep-alive: a round is spread over the interval, each device pinged once in it", "[sip][keepalive]") {
+  Harness h;
+  KeepAlive keepalive(h.io, h.sender, h.bindings, h.counters);
+  keepalive.set_identity(test_identity());
+  h.core->set_keepalive(&keepalive);
+  h.in(kDevice, kRegister);
+  auto req = h.sender.take().at(0).bytes;
+  h.in(kVendor, respond(req, 200, "OK", "Contact: <" + contact_uri(req) + ">;expires=3600\r\n"));
+  h.sender.take();
+  REQUIRE(h.bindings.registrations().size() == 1);
+  const std::string token = h.bindings.registrations()[0].token;
+
+  // One interval of 25 s = 25 one-second slices: alice is pinged in hers only, once.
+  constexpr unsigned kSlices = 25;
+  const int64_t now = std::time(nullptr);
+  for (unsigned slice = 0; slice < kSlices; ++slice) {
+    CHECK(keepalive.tick_slice(now + slice, slice, kSlices) == (slice == KeepAlive::slice_of(token, kSlices) ? 1u : 0u));
+  }
+  auto out = h.sender.take();
+  REQUIRE(out.size() == 1);
+  CHECK(first_line(out[0].bytes) == "OPTIONS sip:alice@10.20.0.10:5062 SIP/2.0");
+  // Unanswered, it counts as missed when her slice comes round again, not at other slices.
+  for (unsigned slice = 0; slice < kSlices; ++slice) keepalive.tick_slice(now + kSlices + slice, slice, kSlices);
+  CHECK(h.counters.stats.keepalives_failed.value() == 1);
+  CHECK(h.counters.stats.keepalives_sent.value() == 2);
+
+  // Over many devices the slices share the load evenly: 25,000 tokens, 1,000 per slice on
+  // average, none far off (a burst of a whole round is what the slicing avoids).
+  std::vector<unsigned> per_slice(kSlices);
+  for (int i = 0; i < 25000; ++i) ++per_slice.at(KeepAlive::slice_of("op" + std::to_string(i * 7919) + "x", kSlices));
+  for (unsigned n : per_slice) {
+    CHECK(n > 850);
+    CHECK(n < 1150);
+  }
+}
+
 TEST_CASE("LAN addresses a device puts in From/To/P-Asserted-Identity never reach the vendor", "[sip][lanhosts]") {
   Harness h;
   std::string invite = kInvite;
