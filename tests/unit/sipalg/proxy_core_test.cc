@@ -687,16 +687,22 @@ TEST_CASE("without an uplink address vendor-bound requests get a 503, and relay 
   CHECK(h.drops("no_uplink") == 1);
 }
 
-TEST_CASE("NAT keep-alive: OPTIONS to registered UDP devices from outpost's LAN address, answers counted", "[sip][keepalive]") {
-  Harness h;
-  KeepAlive keepalive(h.io, h.sender, h.bindings, h.counters);
+// A keep-alive on the harness's core, after alice registered over UDP (relayed, 200 from the
+// vendor, nothing left to send).
+static void register_alice_with_keepalive(Harness& h, KeepAlive& keepalive) {
   keepalive.set_identity(test_identity());
   h.core->set_keepalive(&keepalive);
-  // alice registers over UDP (relayed, 200 from the vendor).
   h.in(kDevice, kRegister);
   auto req = h.sender.take().at(0).bytes;
   h.in(kVendor, respond(req, 200, "OK", "Contact: <" + contact_uri(req) + ">;expires=3600\r\n"));
   h.sender.take();
+}
+
+TEST_CASE("NAT keep-alive: OPTIONS to registered UDP devices from outpost's LAN address, answers counted", "[sip][keepalive]") {
+  Harness h;
+  KeepAlive keepalive(h.io, h.sender, h.bindings, h.counters);
+  register_alice_with_keepalive(h, keepalive);
+  std::string req;
   // A TCP device registered too: not pinged (it keeps its flow with CRLF pings).
   const Flow tcp_device{Side::lan, Transport::tcp, ep("10.20.0.11:40000"), 7};
   std::string reg2 = kRegister;
@@ -754,12 +760,7 @@ TEST_CASE("NAT keep-alive: OPTIONS to registered UDP devices from outpost's LAN 
 TEST_CASE("NAT keep-alive: a round is spread over the interval, each device pinged once in it", "[sip][keepalive]") {
   Harness h;
   KeepAlive keepalive(h.io, h.sender, h.bindings, h.counters);
-  keepalive.set_identity(test_identity());
-  h.core->set_keepalive(&keepalive);
-  h.in(kDevice, kRegister);
-  auto req = h.sender.take().at(0).bytes;
-  h.in(kVendor, respond(req, 200, "OK", "Contact: <" + contact_uri(req) + ">;expires=3600\r\n"));
-  h.sender.take();
+  register_alice_with_keepalive(h, keepalive);
   REQUIRE(h.bindings.registrations().size() == 1);
   const std::string token = h.bindings.registrations()[0].token;
 
