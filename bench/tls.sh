@@ -87,11 +87,16 @@ backend dynamic_{port}
 """ for port, splice in ((8443, False), (8444, True)))
 
 
-def cpu(pid, kernel_only=False):
+def cpu_split(pid):
+    """(utime+stime, stime) of pid in seconds, from one read of /proc/PID/stat."""
     if pid is None:
-        return 0.0
+        return 0.0, 0.0
     f = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
-    return (int(f[12]) if kernel_only else int(f[11]) + int(f[12])) / HZ
+    return (int(f[11]) + int(f[12])) / HZ, int(f[12]) / HZ
+
+
+def cpu(pid):
+    return cpu_split(pid)[0]
 
 
 def pin(pid, core):
@@ -135,8 +140,7 @@ with Lab(build_dir=BUILD) as lab:
         c0 = cpu(pid); n, errs = wrk(role, port, False); c1 = cpu(pid)
         row["keepalive_rps"] = n / DUR
         row["us_per_req"] = (c1 - c0) * 1e6 / n if pid and n else None
-        c0, k0 = cpu(pid), cpu(pid, kernel_only=True); n, errs2 = wrk(role, port, True)
-        c1, k1 = cpu(pid), cpu(pid, kernel_only=True)
+        c0, k0 = cpu_split(pid); n, errs2 = wrk(role, port, True); c1, k1 = cpu_split(pid)
         row["close_cps"] = n / DUR
         row["us_per_conn"] = (c1 - c0) * 1e6 / n if pid and n else None
         row["kernel_us_per_conn"] = (k1 - k0) * 1e6 / n if pid and n else None  # stime: system calls, TCP, softirqs
@@ -197,11 +201,11 @@ with Lab(build_dir=BUILD) as lab:
             print(f"tls {case:15s} added_tls_done_ms={row['tls_done_p50_ms'] - floor:.3f} (vs direct)")
     if "outpost" in results and "haproxy" in results:
         o, h = results["outpost"]["us_per_conn"], results["haproxy"]["us_per_conn"]
-        ok = results["outpost"]["kernel_us_per_conn"]
-        if ok and o and h:  # what no change to outpost's own code can go below: its kernel time per connection
-            print(f"tls: kernel time per new connection: outpost {ok:.0f} us of {o:.0f}, haproxy "
+        o_kernel = results["outpost"]["kernel_us_per_conn"]
+        if o_kernel and o and h:  # what no change to outpost's own code can go below: its kernel time per connection
+            print(f"tls: kernel time per new connection: outpost {o_kernel:.0f} us of {o:.0f}, haproxy "
                   f"{results['haproxy']['kernel_us_per_conn']:.0f} us of {h:.0f}; with no user time at all "
-                  f"outpost would reach ratio {h / ok:.2f}")
+                  f"outpost would reach ratio {h / o_kernel:.2f}")
         if o and h:
             print(f"tls: outpost {o:.0f} us/conn, haproxy {h:.0f} us/conn, ratio {h / o:.2f}")
         else:

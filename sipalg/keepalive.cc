@@ -28,7 +28,7 @@ void KeepAlive::schedule() {
   timer_.async_wait([this](boost::system::error_code ec) {
     if (ec || !running_) return;
     const auto slices = static_cast<unsigned>(interval_.count());
-    tick_slice(static_cast<int64_t>(std::time(nullptr)), next_slice_ % slices, slices);
+    tick_slice(static_cast<int64_t>(std::time(nullptr)), next_slice_, slices);  // < slices: start() resets it
     next_slice_ = (next_slice_ + 1) % slices;
     schedule();
   });
