@@ -22,8 +22,8 @@
 #   call      CALL_RATE calls/s: INVITE/180/200/ACK/BYE/200 (no hold), through the proxy's
 #             Record-Route (ACK and BYE follow the route set)
 # Per proxy and case: completed and failed (SIPp's counters), retransmissions, achieved
-# rate, and the proxy's CPU (utime+stime of all its processes from /proc, over the run;
-# for kamrtp every Kamailio process plus the rtpengine process, all its threads).
+# rate, and the proxy's CPU (the scheduler's CPU clock of all its processes, every thread,
+# over the run: cpu_us in lib.sh; for kamrtp every Kamailio process plus rtpengine).
 # Transactions: one per REGISTER, two per call (INVITE and BYE; the ACK of a 2xx is none).
 # Output: one line per proxy and case (for kamrtp one more with rtpengine's share: sessions
 # it managed, its CPU, errors in its log), one "sip: ... cps" line with the call rates
@@ -31,13 +31,17 @@
 #   sip: call with media anchored: outpost X us/call, kamailio+rtpengine Y us/call, ratio R
 # (call case only, R = kamrtp / outpost), and last
 #   sip: outpost X us/txn, kamailio Y us/txn, ratio R        (R = kamailio / outpost)
-# with X and Y over both cases. kamrtp is skipped with "sip: kamrtp skipped (...)" when
+# with X and Y over both cases. With REPS > 1 the whole set runs REPS times (the order of the
+# proxies alternating, so a drift of the machine's speed favours neither), each round prints
+# its own "sip: round N: ..." line, and the last line holds the medians of the rounds: this
+# machine's speed moves by 10-20 % from one minute to the next, for both proxies alike. kamrtp is skipped with "sip: kamrtp skipped (...)" when
 # rtpengine or Kamailio's rtpengine module is missing or rtpengine does not start.
 # The pass criterion per run is < 0.1 % failed; a run over it is marked FAILED.
-# Env: BUILD=build DUR=8 CALL_RATE=300 REGISTER_RATE=1000 CHILDREN=2 KAM_MEM=tlsf PIN=0
+# Env: BUILD=build DUR=8 REPS=1 CALL_RATE=300 REGISTER_RATE=1000 CHILDREN=2 KAM_MEM=tlsf PIN=0
 #      CASES="register call" PROXIES="outpost kamailio kamrtp"
 # Needs sipp (sip-tester), kamailio, taskset; for kamrtp rtpengine (rtpengine-daemon) and
-# curl. No root needed (ports > 1024). Timings are printed, never asserted. About 45 s.
+# curl. No root needed (ports > 1024). Timings are printed, never asserted. About 45 s a
+# round with PROXIES="outpost kamailio", 70 s with kamrtp.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -79,7 +83,7 @@ esac
 
 RUN=$(mktemp -d /tmp/outpost-sip-bench.XXXXXX)
 PROXY_PID="" BACK_PID="" RTPE_PID=""
-. "$(dirname "$0")/lib.sh"  # stop_pid, cpu_ticks, rtpengine_conf
+. "$(dirname "$0")/lib.sh"  # stop_pid, cpu_us, rtpengine_conf
 cleanup() {
   stop_pid "$PROXY_PID"; PROXY_PID=""
   stop_pid "$BACK_PID"; BACK_PID=""
@@ -89,7 +93,6 @@ cleanup() {
 trap cleanup EXIT INT TERM
 
 pin() { if [ "$PIN" = 1 ] && [ "$(nproc)" -ge 2 ]; then echo "taskset -c $1"; fi; }
-HZ=$(getconf CLK_TCK)
 port_up() {  # udp ip port
   for _ in $(seq 1 100); do
     ss -Hlun "src $1:$2" 2>/dev/null | grep -q . && return 0
@@ -382,7 +385,7 @@ start_proxy() {  # proxy backend_port -> PROXY_PID, PROXY_PIDS, TARGET; 1 when k
 }
 
 # rtpengine's share of a kamrtp run: sessions it managed (its /metrics), CPU, log errors
-rtpengine_line() {  # cpu_ticks_of_rtpengine
+rtpengine_line() {  # cpu_us_of_rtpengine
   local sessions ended errors
   curl -s -m 2 "http://$RTPE_IP:$RTPE_HTTP_PORT/metrics" >"$RUN/rtpengine.metrics" 2>/dev/null || true
   sessions=$(awk '$1 == "rtpengine_sessions_total" {print $2}' "$RUN/rtpengine.metrics")
@@ -390,7 +393,7 @@ rtpengine_line() {  # cpu_ticks_of_rtpengine
   errors=$(grep -ciE 'error|warn' "$RUN/rtpengine.log" || true)
   errors="$errors errors/warnings in its log, $(grep -ci 'ERROR' "$RUN/kamailio.log" || true) errors in Kamailio's"
   printf 'sip: %-8s %-8s rtpengine: %s sessions managed, %s deleted, CPU %d ms (in the proxy CPU above), %s\n' \
-    kamrtp call "${sessions:-?}" "${ended:-?}" $(($1 * 1000 / HZ)) "$errors"
+    kamrtp call "${sessions:-?}" "${ended:-?}" $(($1 / 1000)) "$errors"
 }
 
 declare -A CPU_US TXN RATE_ACHIEVED CALL_US CALLS
@@ -411,14 +414,14 @@ run_case() {  # proxy case
   rm -f "$RUN/state"/*.json 2>/dev/null || true
   local t0 t1 w0 w1
   local rtpe_t0=0
-  [ -n "$RTPE_PID" ] && rtpe_t0=$(cpu_ticks "$RTPE_PID")
-  t0=$(cpu_ticks $PROXY_PIDS); w0=$(date +%s.%N)
+  [ -n "$RTPE_PID" ] && rtpe_t0=$(cpu_us "$RTPE_PID")
+  t0=$(cpu_us $PROXY_PIDS); w0=$(date +%s.%N)
   $(pin 0) sipp "$TARGET" -sf "$RUN/$scen" -i "$UAC_IP" -p "$UAC_PORT" -s bench -r "$rate" -rp 1000 -m "$m" \
     -l 100000 -nostdin -buff_size 4194304 -recv_timeout 8000 -timeout $((DUR + 25)) -trace_stat -stf "$csv" \
     -fd 1 >"$RUN/uac.out" 2>&1 </dev/null || true
-  t1=$(cpu_ticks $PROXY_PIDS); w1=$(date +%s.%N)
+  t1=$(cpu_us $PROXY_PIDS); w1=$(date +%s.%N)
   local rtpe_line=""
-  [ -n "$RTPE_PID" ] && rtpe_line=$(rtpengine_line $(( $(cpu_ticks "$RTPE_PID") - rtpe_t0 )))
+  [ -n "$RTPE_PID" ] && rtpe_line=$(rtpengine_line $(( $(cpu_us "$RTPE_PID") - rtpe_t0 )))
   stop_pid "$PROXY_PID"; PROXY_PID=""
   stop_pid "$RTPE_PID"; RTPE_PID=""
   stop_pid "$BACK_PID"; BACK_PID=""
@@ -426,7 +429,7 @@ run_case() {  # proxy case
   ok=$(csv_field "$csv" "SuccessfulCall(C)"); failed=$(csv_field "$csv" "FailedCall(C)")
   retrans=$(csv_field "$csv" "Retransmissions(C)")
   if [ "$case" = call ]; then txn=$((ok * 2)); else txn=$ok; fi
-  cpu_us=$(( (t1 - t0) * 1000000 / HZ ))
+  cpu_us=$((t1 - t0))
   us=$(awk -v c="$cpu_us" -v t="$txn" 'BEGIN{printf "%.1f", t ? c / t : 0}')
   wall=$(awk -v a="$w0" -v b="$w1" 'BEGIN{printf "%.2f", b - a}')
   RATE_ACHIEVED[$proxy.$case]=$(awk -v n="$ok" -v w="$wall" 'BEGIN{printf "%.0f", (w > 0) ? n / w : 0}')
@@ -441,21 +444,38 @@ run_case() {  # proxy case
 }
 
 mkdir -p "$RUN/state"
-for c in $CASES; do
-  for p in $PROXIES; do
-    [ "$p" = kamrtp ] && [ "$c" != call ] && continue  # media anchoring only matters for calls
-    run_case "$p" "$c"
+per_txn() { awk -v c="${CPU_US[$1]:-0}" -v t="${TXN[$1]:-0}" 'BEGIN{printf "%.1f", t ? c / t : 0}'; }
+per_call() { awk -v c="${CALL_US[$1]:-0}" -v n="${CALLS[$1]:-0}" 'BEGIN{printf "%.1f", n ? c / n : 0}'; }
+ratio() { awk -v o="$1" -v k="$2" 'BEGIN{printf "%.2f", (o > 0) ? k / o : 0}'; }
+median() { printf '%s\n' "$@" | sort -g | awk '{v[NR] = $1} END{printf "%s", NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
+REPS=${REPS:-1}
+ROUND_O=() ROUND_K=() ROUND_R=() ROUND_KR=()
+for round in $(seq 1 "$REPS"); do
+  CPU_US=() TXN=() CALL_US=() CALLS=()
+  order=$PROXIES
+  [ $((round % 2)) = 0 ] && order=$(printf '%s\n' $PROXIES | tac | tr '\n' ' ')
+  for c in $CASES; do
+    for p in $order; do
+      [ "$p" = kamrtp ] && [ "$c" != call ] && continue  # media anchoring only matters for calls
+      run_case "$p" "$c"
+    done
   done
+  O=$(per_txn outpost); K=$(per_txn kamailio)
+  ROUND_O+=("$O") ROUND_K+=("$K") ROUND_R+=("$(ratio "$O" "$K")")
+  if [ -n "${CALLS[kamrtp]:-}" ] && [ -n "${CALLS[outpost]:-}" ]; then
+    OC=$(per_call outpost); KC=$(per_call kamrtp)
+    ROUND_KR+=("$(ratio "$OC" "$KC")")
+    echo "sip: call with media anchored: outpost $OC us/call, kamailio+rtpengine $KC us/call, ratio $(ratio "$OC" "$KC")"
+  fi
+  [ "$REPS" -gt 1 ] && echo "sip: round $round: outpost $O us/txn, kamailio $K us/txn, ratio $(ratio "$O" "$K")"
 done
 
-per_txn() { awk -v c="${CPU_US[$1]:-0}" -v t="${TXN[$1]:-0}" 'BEGIN{printf "%.1f", t ? c / t : 0}'; }
-O=$(per_txn outpost); K=$(per_txn kamailio)
 case " $CASES " in *" call "*)
   echo "sip: outpost ${RATE_ACHIEVED[outpost.call]:-0} cps, kamailio ${RATE_ACHIEVED[kamailio.call]:-0} cps (offered $CALL_RATE)" ;;
 esac
-if [ -n "${CALLS[kamrtp]:-}" ] && [ -n "${CALLS[outpost]:-}" ]; then
-  per_call() { awk -v c="${CALL_US[$1]:-0}" -v n="${CALLS[$1]:-0}" 'BEGIN{printf "%.1f", n ? c / n : 0}'; }
-  OC=$(per_call outpost); KC=$(per_call kamrtp)
-  echo "sip: call with media anchored: outpost $OC us/call, kamailio+rtpengine $KC us/call, ratio $(awk -v o="$OC" -v k="$KC" 'BEGIN{printf "%.2f", (o > 0) ? k / o : 0}')"
+if [ "$REPS" -gt 1 ]; then
+  echo "sip: medians of $REPS rounds; round ratios ${ROUND_R[*]}${ROUND_KR:+; with media anchored ${ROUND_KR[*]}}"
+  echo "sip: outpost $(median "${ROUND_O[@]}") us/txn, kamailio $(median "${ROUND_K[@]}") us/txn, ratio $(median "${ROUND_R[@]}")"
+else
+  echo "sip: outpost ${ROUND_O[0]} us/txn, kamailio ${ROUND_K[0]} us/txn, ratio ${ROUND_R[0]}"
 fi
-echo "sip: outpost $O us/txn, kamailio $K us/txn, ratio $(awk -v o="$O" -v k="$K" 'BEGIN{printf "%.2f", (o > 0) ? k / o : 0}')"

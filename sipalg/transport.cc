@@ -8,6 +8,9 @@
 #include <openssl/x509v3.h>
 #include <sys/socket.h>
 #include <algorithm>
+#include <array>
+#include <cstring>
+#include <memory>
 #include <optional>
 #include <type_traits>
 
@@ -22,14 +25,50 @@ using tcp = asio::ip::tcp;
 using tls_stream = asio::ssl::stream<tcp::socket>;
 using Clock = std::chrono::steady_clock;
 
+// A UDP listener reads with recvmmsg(2) after Asio reports it readable (async_wait, which
+// Asio never tries speculatively). async_receive_from cost two recvfrom(2) per datagram: the
+// read, then the next operation's speculative read, which ends in EAGAIN whenever the
+// datagram was alone (strace: ~5 of them per call). A batch shorter than kBatch means the
+// queue was empty, so the socket goes back to waiting without that extra read; the socket is
+// registered edge-triggered, and the daemon's single thread re-arms the wait before its next
+// epoll_wait, so a datagram arriving meanwhile is still reported. The re-arm is not free: Asio
+// 1.74 issues an epoll_ctl(2) for every non-speculative wait, so a lone datagram still costs
+// two system calls; measured at 300 calls/s, 10 per call against 12 before (strace -c), and
+// one batch serves every datagram queued meanwhile.
 struct Transports::UdpSide {
+  static constexpr unsigned kBatch = 8;
+  static constexpr size_t kSlot = 65536;  // a whole datagram: anything this long is oversize
   Side side;
   udp::socket socket;
-  udp::endpoint sender;
-  std::vector<char> buffer;
+  std::unique_ptr<char[]> slots = std::make_unique_for_overwrite<char[]>(kBatch * kSlot);
+  std::array<mmsghdr, kBatch> headers{};
+  std::array<iovec, kBatch> vectors{};
+  std::array<sockaddr_storage, kBatch> senders{};
   uint64_t packets = 0;
   uint16_t extra_port = 0;  // an extra LAN port (Flow::local_port)
-  UdpSide(asio::io_context& io, Side s) : side(s), socket(io), buffer(65536) {}
+  UdpSide(asio::io_context& io, Side s) : side(s), socket(io) {}
+  // Reads up to kBatch datagrams without blocking: how many, 0 when none or on an error.
+  unsigned read_batch() {
+    for (unsigned i = 0; i < kBatch; ++i) {
+      vectors[i] = {slots.get() + i * kSlot, kSlot};
+      headers[i].msg_hdr = {};
+      headers[i].msg_hdr.msg_name = &senders[i];
+      headers[i].msg_hdr.msg_namelen = sizeof senders[i];
+      headers[i].msg_hdr.msg_iov = &vectors[i];
+      headers[i].msg_hdr.msg_iovlen = 1;
+    }
+    const int n = ::recvmmsg(socket.native_handle(), headers.data(), kBatch, MSG_DONTWAIT, nullptr);
+    return n > 0 ? static_cast<unsigned>(n) : 0;
+  }
+  std::string_view datagram(unsigned i) const { return {slots.get() + i * kSlot, headers[i].msg_len}; }
+  bool truncated(unsigned i) const { return headers[i].msg_hdr.msg_flags & MSG_TRUNC; }
+  udp::endpoint sender(unsigned i) const {
+    udp::endpoint e;
+    const size_t len = std::min<size_t>(headers[i].msg_hdr.msg_namelen, e.capacity());
+    std::memcpy(e.data(), &senders[i], len);
+    e.resize(len);
+    return e;
+  }
 };
 
 struct Transports::TcpSide {
@@ -516,19 +555,32 @@ uint16_t Transports::udp_port(Side side) const {
 
 void Transports::receive(UdpSide& u) {
   std::weak_ptr<bool> alive = alive_;
-  u.socket.async_receive_from(asio::buffer(u.buffer), u.sender, [this, &u, alive](boost::system::error_code ec, size_t n) {
+  u.socket.async_wait(udp::socket::wait_read, [this, &u, alive](boost::system::error_code ec) {
     if (!alive.lock() || !u.socket.is_open()) return;
-    if (!ec) {
-      ++u.packets;
-      if (n >= u.buffer.size() || n > max_bytes_) on_drop_(u.side, "oversize");
-      else if (n > 0 && n <= 4 && std::string_view(u.buffer.data(), n).find_first_not_of("\r\n") == std::string_view::npos) {
-        // CRLF keep-alive on UDP: nothing to do.
-      } else {
-        Flow from{u.side, Transport::udp, Endpoint{u.sender.address(), u.sender.port()}, 0, u.extra_port};
-        on_message_(from, std::string_view(u.buffer.data(), n));
-      }
+    if (ec) return receive(u);
+    read_datagrams(u);
+  });
+}
+
+void Transports::read_datagrams(UdpSide& u) {
+  const unsigned n = u.read_batch();
+  for (unsigned i = 0; i < n; ++i) {
+    ++u.packets;
+    const std::string_view bytes = u.datagram(i);
+    if (u.truncated(i) || bytes.size() >= UdpSide::kSlot || bytes.size() > max_bytes_) on_drop_(u.side, "oversize");
+    else if (!bytes.empty() && bytes.size() <= 4 && bytes.find_first_not_of("\r\n") == std::string_view::npos) {
+      // CRLF keep-alive on UDP: nothing to do.
+    } else {
+      const udp::endpoint sender = u.sender(i);
+      Flow from{u.side, Transport::udp, Endpoint{sender.address(), sender.port()}, 0, u.extra_port};
+      on_message_(from, bytes);
     }
-    receive(u);
+  }
+  if (n < UdpSide::kBatch) return receive(u);
+  // A full batch: more may be queued, and the edge that reported them has been consumed. Read
+  // on after whatever else is waiting to run.
+  asio::post(io_, [this, &u, alive = std::weak_ptr<bool>(alive_)] {
+    if (alive.lock() && u.socket.is_open()) read_datagrams(u);
   });
 }
 

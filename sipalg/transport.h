@@ -128,7 +128,8 @@ class Transports final : public Sender {
   struct TlsSide;
   struct WssSide;
   struct UplinkTls;
-  void receive(UdpSide& u);
+  void receive(UdpSide& u);         // waits until the socket is readable
+  void read_datagrams(UdpSide& u);  // one recvmmsg(2) batch, handled in order
   void accept(TcpSide& t);
   std::shared_ptr<TcpConnection> connection_to(const Flow& to);
   std::shared_ptr<WsConnection> ws_connection_to(const Flow& to);
