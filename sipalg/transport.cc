@@ -29,12 +29,11 @@ using Clock = std::chrono::steady_clock;
 // Asio never tries speculatively). async_receive_from cost two recvfrom(2) per datagram: the
 // read, then the next operation's speculative read, which ends in EAGAIN whenever the
 // datagram was alone (strace: ~5 of them per call). A batch shorter than kBatch means the
-// queue was empty, so the socket goes back to waiting without that extra read; the socket is
-// registered edge-triggered, and the daemon's single thread re-arms the wait before its next
-// epoll_wait, so a datagram arriving meanwhile is still reported. The re-arm is not free: Asio
-// 1.74 issues an epoll_ctl(2) for every non-speculative wait, so a lone datagram still costs
-// two system calls; measured at 300 calls/s, 10 per call against 12 before (strace -c), and
-// one batch serves every datagram queued meanwhile.
+// queue was empty, so the socket goes back to waiting without that extra read. Asio 1.74
+// re-arms every non-speculative wait with an epoll_ctl(2) (EPOLL_CTL_MOD), which also looks
+// at the socket again, so a datagram that arrived meanwhile is reported at once; but it means
+// a lone datagram still costs two system calls. Measured at 300 calls/s: 10 per call against
+// 12 before (strace -c); under load one batch serves every datagram queued meanwhile.
 struct Transports::UdpSide {
   static constexpr unsigned kBatch = 8;
   static constexpr size_t kSlot = 65536;  // a whole datagram: anything this long is oversize
@@ -577,8 +576,8 @@ void Transports::read_datagrams(UdpSide& u) {
     }
   }
   if (n < UdpSide::kBatch) return receive(u);
-  // A full batch: more may be queued, and the edge that reported them has been consumed. Read
-  // on after whatever else is waiting to run.
+  // A full batch: more are probably queued. Read on after whatever else is waiting to run,
+  // without the wait's epoll_ctl and epoll_wait.
   asio::post(io_, [this, &u, alive = std::weak_ptr<bool>(alive_)] {
     if (alive.lock() && u.socket.is_open()) read_datagrams(u);
   });
