@@ -846,3 +846,31 @@ TEST_CASE("replace_lan_literals: only whole LAN IP literals change", "[sip][lanh
   CHECK(replace_lan_literals("sip:u@[fd00::1]:5060 <sip:10.9.9.9>", lan, "X") == "sip:u@X:5060 <sip:X>");
   CHECK(replace_lan_literals("sip:u@192.168.1.1", lan, "X") == "sip:u@192.168.1.1");
 }
+
+TEST_CASE("3xx from the vendor: ACKed hop by hop, relayed to the device with its Contact, no dialog left", "[sip]") {
+  Harness h;
+  h.in(kDevice, kInvite);
+  const std::string invite = h.sender.take().at(1).bytes;
+  h.in(kVendor, respond(invite, 302, "Moved Temporarily", "Contact: <sip:carol@vendor.example>\r\n"));
+  auto out = h.sender.take();
+  REQUIRE(out.size() == 2);
+  const auto& ack = out[0].to.side == Side::uplink ? out[0] : out[1];
+  const auto& moved = out[0].to.side == Side::uplink ? out[1] : out[0];
+  CHECK(first_line(ack.bytes) == "ACK sip:bob@vendor.example SIP/2.0");
+  CHECK(headers(ack.bytes, "Via") == std::vector<std::string>{headers(invite, "Via").at(0)});
+  CHECK(ack.to.peer.to_string() == "203.0.113.10:5060");
+  CHECK(first_line(moved.bytes) == "SIP/2.0 302 Moved Temporarily");
+  CHECK(moved.to.peer.to_string() == "10.20.0.10:5062");
+  CHECK(contact_uri(moved.bytes) == "sip:carol@vendor.example");  // the redirect target, as the vendor gave it
+  CHECK(headers(moved.bytes, "Call-ID") == headers(kInvite, "Call-ID"));
+  REQUIRE(headers(moved.bytes, "Via").size() == 1);  // outpost's own Via taken off
+  CHECK(headers(moved.bytes, "Via")[0].find("branch=z9hG4bKdev1;received=10.20.0.10;rport=5062") != std::string::npos);
+  CHECK(h.core->dialogs().to_json(0).empty());
+  // The device's ACK for the 302 ends at outpost (its hop-by-hop ACK was already sent).
+  std::string dev_ack = kInvite.substr(0, kInvite.find("Content-Type"));
+  dev_ack.replace(0, 6, "ACK");
+  dev_ack.replace(dev_ack.find("CSeq: 1 INVITE"), 14, "CSeq: 1 ACK");
+  dev_ack.replace(dev_ack.find("To: <sip:bob@vendor.example>"), 28, "To: <sip:bob@vendor.example>;tag=v1");
+  h.in(kDevice, dev_ack + "Content-Length: 0\r\n\r\n");
+  CHECK(h.sender.take().empty());
+}
