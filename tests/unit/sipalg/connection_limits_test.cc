@@ -30,6 +30,7 @@
 
 using namespace outpost;
 using namespace outpost::sip;
+using outpost::sip::test::run_until;
 using namespace std::chrono_literals;
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
@@ -109,17 +110,6 @@ struct Client {
   }
   bool closed = false;
 };
-
-// Runs the loop until `done` holds or 1.5 s have passed (a failing test stops there).
-template <typename Pred>
-bool run_until(asio::io_context& io, Pred done) {
-  auto deadline = std::chrono::steady_clock::now() + 1500ms;
-  while (!done()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    io.run_for(5ms);
-  }
-  return true;
-}
 
 struct Lab {
   asio::io_context io;

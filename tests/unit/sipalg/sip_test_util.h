@@ -3,6 +3,8 @@
 // proxy sends, and header extraction from raw text.
 #include <catch2/catch.hpp>
 
+#include <boost/asio/io_context.hpp>
+#include <chrono>
 #include <string>
 #include <variant>
 #include <vector>
@@ -12,6 +14,18 @@
 #include "sipalg/transport.h"
 
 namespace outpost::sip::test {
+
+// Runs the loop until `done` holds or 1.5 s have passed (a failing test stops there).
+template <typename Pred>
+bool run_until(boost::asio::io_context& io, Pred done) {
+  using namespace std::chrono_literals;
+  auto deadline = std::chrono::steady_clock::now() + 1500ms;
+  while (!done()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    io.run_for(5ms);
+  }
+  return true;
+}
 
 inline std::string crlf(std::string s) {
   std::string out;

@@ -16,9 +16,11 @@
 
 #include "common/log.h"
 #include "sipalg/transport.h"
+#include "tests/unit/sipalg/sip_test_util.h"
 
 using namespace outpost;
 using namespace outpost::sip;
+using outpost::sip::test::run_until;
 using namespace std::chrono_literals;
 namespace asio = boost::asio;
 
@@ -55,16 +57,6 @@ class UdpClient {
   int fd_;
   sockaddr_in to_{};
 };
-
-template <typename Pred>
-bool run_until(asio::io_context& io, Pred done) {
-  auto deadline = std::chrono::steady_clock::now() + 1500ms;
-  while (!done()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    io.run_for(5ms);
-  }
-  return true;
-}
 
 std::string request(int n) { return "OPTIONS sip:probe-" + std::to_string(n) + "@127.0.0.1 SIP/2.0\r\n\r\n"; }
 
