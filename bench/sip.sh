@@ -39,7 +39,7 @@
 # The pass criterion per run is < 0.1 % failed; a run over it is marked FAILED.
 # Env: BUILD=build DUR=8 REPS=1 CALL_RATE=300 REGISTER_RATE=1000 CHILDREN=2 KAM_MEM=tlsf PIN=0
 #      CASES="register call" PROXIES="outpost kamailio kamrtp"
-# Needs sipp (sip-tester), kamailio, taskset; for kamrtp rtpengine (rtpengine-daemon) and
+# Needs sipp (sip-tester), kamailio, taskset, python3 (cpu_us); for kamrtp rtpengine (rtpengine-daemon) and
 # curl. No root needed (ports > 1024). Timings are printed, never asserted. About 45 s a
 # round with PROXIES="outpost kamailio", 70 s with kamrtp.
 set -euo pipefail
@@ -449,6 +449,7 @@ per_call() { awk -v c="${CALL_US[$1]:-0}" -v n="${CALLS[$1]:-0}" 'BEGIN{printf "
 ratio() { awk -v o="$1" -v k="$2" 'BEGIN{printf "%.2f", (o > 0) ? k / o : 0}'; }
 median() { printf '%s\n' "$@" | sort -g | awk '{v[NR] = $1} END{printf "%s", NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
 REPS=${REPS:-1}
+case $REPS in '' | *[!0-9]* | 0) echo "sip: ERROR REPS must be a whole number >= 1 (got '$REPS')"; exit 1 ;; esac
 ROUND_O=() ROUND_K=() ROUND_R=() ROUND_KR=()
 for round in $(seq 1 "$REPS"); do
   CPU_US=() TXN=() CALL_US=() CALLS=()
@@ -470,11 +471,13 @@ for round in $(seq 1 "$REPS"); do
   [ "$REPS" -gt 1 ] && echo "sip: round $round: outpost $O us/txn, kamailio $K us/txn, ratio $(ratio "$O" "$K")"
 done
 
+LAST_ROUND=""
+[ "$REPS" -gt 1 ] && LAST_ROUND=", last round"
 case " $CASES " in *" call "*)
-  echo "sip: outpost ${RATE_ACHIEVED[outpost.call]:-0} cps, kamailio ${RATE_ACHIEVED[kamailio.call]:-0} cps (offered $CALL_RATE)" ;;
+  echo "sip: outpost ${RATE_ACHIEVED[outpost.call]:-0} cps, kamailio ${RATE_ACHIEVED[kamailio.call]:-0} cps (offered $CALL_RATE$LAST_ROUND)" ;;
 esac
 if [ "$REPS" -gt 1 ]; then
-  echo "sip: medians of $REPS rounds; round ratios ${ROUND_R[*]}${ROUND_KR:+; with media anchored ${ROUND_KR[*]}}"
+  echo "sip: medians of $REPS rounds (the ratio below is the median round ratio, not the quotient of the two medians); round ratios ${ROUND_R[*]}${ROUND_KR:+; with media anchored ${ROUND_KR[*]}}"
   echo "sip: outpost $(median "${ROUND_O[@]}") us/txn, kamailio $(median "${ROUND_K[@]}") us/txn, ratio $(median "${ROUND_R[@]}")"
 else
   echo "sip: outpost ${ROUND_O[0]} us/txn, kamailio ${ROUND_K[0]} us/txn, ratio ${ROUND_R[0]}"

@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 #include <algorithm>
 #include <array>
+#include <cerrno>
 #include <cstring>
 #include <memory>
 #include <optional>
@@ -31,12 +32,16 @@ using Clock = std::chrono::steady_clock;
 // datagram was alone (strace: ~5 of them per call). A batch shorter than kBatch means the
 // queue was empty, so the socket goes back to waiting without that extra read. Asio 1.74
 // re-arms every non-speculative wait with an epoll_ctl(2) (EPOLL_CTL_MOD), which also looks
-// at the socket again, so a datagram that arrived meanwhile is reported at once; but it means
-// a lone datagram still costs two system calls. Measured at 300 calls/s: 10 per call against
-// 12 before (strace -c); under load one batch serves every datagram queued meanwhile.
+// at the socket again, so a datagram that arrived meanwhile is reported at once (the socket
+// is edge-triggered: without that look a datagram arriving between the EAGAIN and the wait
+// would go unreported until the next one); but it means a lone datagram still costs two
+// system calls. Measured at 300 calls/s (strace -c): recvmmsg + epoll_ctl 10 per call,
+// against 12 recvfrom before; under load one batch serves every datagram queued meanwhile.
 struct Transports::UdpSide {
   static constexpr unsigned kBatch = 8;
-  static constexpr size_t kSlot = 65536;  // a whole datagram: anything this long is oversize
+  // Larger than any UDP payload (65507 over IPv4), so MSG_TRUNC and a full slot cannot
+  // happen; both are still treated as oversize should that ever change.
+  static constexpr size_t kSlot = 65536;
   Side side;
   udp::socket socket;
   std::unique_ptr<char[]> slots = std::make_unique_for_overwrite<char[]>(kBatch * kSlot);
@@ -46,8 +51,8 @@ struct Transports::UdpSide {
   uint64_t packets = 0;
   uint16_t extra_port = 0;  // an extra LAN port (Flow::local_port)
   UdpSide(asio::io_context& io, Side s) : side(s), socket(io) {}
-  // Reads up to kBatch datagrams without blocking: how many, 0 when none or on an error.
-  unsigned read_batch() {
+  // Reads up to kBatch datagrams without blocking: how many, or -1 with errno (EAGAIN: none).
+  int read_batch() {
     for (unsigned i = 0; i < kBatch; ++i) {
       vectors[i] = {slots.get() + i * kSlot, kSlot};
       headers[i].msg_hdr = {};
@@ -56,8 +61,7 @@ struct Transports::UdpSide {
       headers[i].msg_hdr.msg_iov = &vectors[i];
       headers[i].msg_hdr.msg_iovlen = 1;
     }
-    const int n = ::recvmmsg(socket.native_handle(), headers.data(), kBatch, MSG_DONTWAIT, nullptr);
-    return n > 0 ? static_cast<unsigned>(n) : 0;
+    return ::recvmmsg(socket.native_handle(), headers.data(), kBatch, MSG_DONTWAIT, nullptr);
   }
   std::string_view datagram(unsigned i) const { return {slots.get() + i * kSlot, headers[i].msg_len}; }
   bool truncated(unsigned i) const { return headers[i].msg_hdr.msg_flags & MSG_TRUNC; }
@@ -562,8 +566,11 @@ void Transports::receive(UdpSide& u) {
 }
 
 void Transports::read_datagrams(UdpSide& u) {
-  const unsigned n = u.read_batch();
-  for (unsigned i = 0; i < n; ++i) {
+  const int got = u.read_batch();
+  if (got < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+    noisy_.warn("UDP receive on ", to_string(u.side), ": ", std::strerror(errno));
+  const unsigned n = got > 0 ? static_cast<unsigned>(got) : 0;
+  for (unsigned i = 0; i < n && u.socket.is_open(); ++i) {  // a handler may close the listener
     ++u.packets;
     const std::string_view bytes = u.datagram(i);
     if (u.truncated(i) || bytes.size() >= UdpSide::kSlot || bytes.size() > max_bytes_) on_drop_(u.side, "oversize");
@@ -575,9 +582,10 @@ void Transports::read_datagrams(UdpSide& u) {
       on_message_(from, bytes);
     }
   }
+  if (!u.socket.is_open()) return;
   if (n < UdpSide::kBatch) return receive(u);
   // A full batch: more are probably queued. Read on after whatever else is waiting to run,
-  // without the wait's epoll_ctl and epoll_wait.
+  // without the wait's epoll_ctl (the io_context may still poll epoll once in between).
   asio::post(io_, [this, &u, alive = std::weak_ptr<bool>(alive_)] {
     if (alive.lock() && u.socket.is_open()) read_datagrams(u);
   });
