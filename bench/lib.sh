@@ -29,6 +29,9 @@ for pid in sys.argv[1:]:
 print(total // 1000)' "$@"
 }
 
+# quotient A B [UNDEFINED]: A / B to two decimals; UNDEFINED (default NA) when B is not positive.
+quotient() { awk -v a="$1" -v b="$2" -v u="${3:-NA}" 'BEGIN{ if (b > 0) printf "%.2f", a/b; else printf "%s", u }'; }
+
 # cpu_ticks PID...: utime+stime of the processes, in clock ticks (getconf CLK_TCK a second).
 # Fields are counted after the ")" that ends the command name, which may hold spaces.
 cpu_ticks() {

@@ -40,7 +40,7 @@ done
 
 WORK=$(mktemp -d /tmp/outpost-bench-media.XXXXXX)
 SPID=""  # relay under test
-. "$(dirname "$0")/lib.sh"  # stop_pid, cpu_ticks, rtpengine_conf
+. "$(dirname "$0")/lib.sh"  # stop_pid, cpu_ticks, rtpengine_conf, quotient
 cleanup() { stop_pid "$SPID"; SPID=""; rm -rf "$WORK"; }
 trap cleanup EXIT
 trap 'exit 0' INT TERM
@@ -131,8 +131,6 @@ done
 # at the first load, which both ran.
 first=${LOADS%% *}
 [ "$common" = 0 ] && [ -n "${US_AT[outpost,$first]:-}" ] && [ -n "${US_AT[rtpengine,$first]:-}" ] && common=$first
-# a / b to two decimals, NA when b is not positive.
-quotient() { awk -v a="$1" -v b="$2" 'BEGIN{ if (b > 0) printf "%.2f", a/b; else print "NA" }'; }
 ratio=NA
 if [ "$common" != 0 ]; then
   ratio=$(quotient "${US_AT[rtpengine,$common]}" "${US_AT[outpost,$common]}")

@@ -83,7 +83,7 @@ esac
 
 RUN=$(mktemp -d /tmp/outpost-sip-bench.XXXXXX)
 PROXY_PID="" BACK_PID="" RTPE_PID=""
-. "$(dirname "$0")/lib.sh"  # stop_pid, cpu_us, rtpengine_conf
+. "$(dirname "$0")/lib.sh"  # stop_pid, cpu_us, quotient, rtpengine_conf
 cleanup() {
   stop_pid "$PROXY_PID"; PROXY_PID=""
   stop_pid "$BACK_PID"; BACK_PID=""
@@ -446,7 +446,7 @@ run_case() {  # proxy case
 mkdir -p "$RUN/state"
 per_txn() { awk -v c="${CPU_US[$1]:-0}" -v t="${TXN[$1]:-0}" 'BEGIN{printf "%.1f", t ? c / t : 0}'; }
 per_call() { awk -v c="${CALL_US[$1]:-0}" -v n="${CALLS[$1]:-0}" 'BEGIN{printf "%.1f", n ? c / n : 0}'; }
-ratio() { awk -v o="$1" -v k="$2" 'BEGIN{printf "%.2f", (o > 0) ? k / o : 0}'; }
+ratio() { quotient "$2" "$1" 0.00; }  # outpost's cost, the peer's: the peer's / outpost's
 median() { printf '%s\n' "$@" | sort -g | awk '{v[NR] = $1} END{printf "%s", NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
 REPS=${REPS:-1}
 case $REPS in '' | *[!0-9]* | 0) echo "sip: ERROR REPS must be a whole number >= 1 (got '$REPS')"; exit 1 ;; esac
@@ -462,13 +462,15 @@ for round in $(seq 1 "$REPS"); do
     done
   done
   O=$(per_txn outpost); K=$(per_txn kamailio)
-  ROUND_O+=("$O") ROUND_K+=("$K") ROUND_R+=("$(ratio "$O" "$K")")
+  R=$(ratio "$O" "$K")
+  ROUND_O+=("$O") ROUND_K+=("$K") ROUND_R+=("$R")
   if [ -n "${CALLS[kamrtp]:-}" ] && [ -n "${CALLS[outpost]:-}" ]; then
     OC=$(per_call outpost); KC=$(per_call kamrtp)
-    ROUND_KR+=("$(ratio "$OC" "$KC")")
-    echo "sip: call with media anchored: outpost $OC us/call, kamailio+rtpengine $KC us/call, ratio $(ratio "$OC" "$KC")"
+    RC=$(ratio "$OC" "$KC")
+    ROUND_KR+=("$RC")
+    echo "sip: call with media anchored: outpost $OC us/call, kamailio+rtpengine $KC us/call, ratio $RC"
   fi
-  [ "$REPS" -gt 1 ] && echo "sip: round $round: outpost $O us/txn, kamailio $K us/txn, ratio $(ratio "$O" "$K")"
+  [ "$REPS" -gt 1 ] && echo "sip: round $round: outpost $O us/txn, kamailio $K us/txn, ratio $R"
 done
 
 LAST_ROUND=""

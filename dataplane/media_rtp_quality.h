@@ -176,7 +176,6 @@ class SourceQualities {
   const RtpQuality* find(uint32_t ssrc) const;
 
   unsigned count() const { return used_; }
-  const RtpQuality& source(unsigned i) const { return sources_[i]; }
   const RtpQuality* begin() const { return sources_.data(); }
   const RtpQuality* end() const { return sources_.data() + used_; }
 

@@ -144,7 +144,6 @@ class MediaSession {
   // Payload type clock rates a side's SDP mapped (a=rtpmap), merged over both sides and every
   // offer; used for sources that start afterwards.
   void add_clock_rates(const std::vector<StreamOffer::ClockRate>& rates);
-  const ClockRates& clock_rates() const { return clock_rates_; }
 
   const StreamPorts& ports() const { return ports_; }
   const std::string& call_id() const { return call_id_; }

@@ -15,6 +15,12 @@
 #include "dns/dns.h"
 
 namespace outpost::dataplane {
+
+void delay_acks(int fd) {
+  int off = 0;
+  ::setsockopt(fd, IPPROTO_TCP, TCP_QUICKACK, &off, sizeof off);
+}
+
 namespace {
 
 namespace asio = boost::asio;
@@ -29,19 +35,6 @@ void tune(int fd, bool keepalive) {
   int on = 1;
   ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
   if (keepalive) ::setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof on);
-}
-
-// Delayed ACKs from the first segment on (TCP_QUICKACK off puts the socket in the kernel's
-// "ping-pong" mode): what a side sends is answered within a round trip by what outpost
-// relays back from the other side, so its ACK rides on that data instead of leaving as a
-// segment of its own. On the upstream socket, set before connect(2), the handshake's last
-// ACK also rides on the ClientHello (HAProxy's tcp-smart-connect). Each segment not sent
-// saves its transmit and, over veth/loopback, the peer's receive processing, which runs in
-// the sender's context. The kernel leaves the mode by itself when a delayed ACK times out
-// (one-way transfers), so bulk and idle connections are not slowed.
-void delay_acks(int fd) {
-  int off = 0;
-  ::setsockopt(fd, IPPROTO_TCP, TCP_QUICKACK, &off, sizeof off);
 }
 
 // Keep-alive probes start after net.ipv4.tcp_keepalive_time of silence (7200 s by default);

@@ -27,6 +27,17 @@ namespace outpost::dataplane {
 
 class Session;
 
+// Delayed ACKs from the first segment on (TCP_QUICKACK off puts the socket in the kernel's
+// "ping-pong" mode): what a side sends is answered within a round trip by what outpost
+// relays back from the other side, so its ACK rides on that data instead of leaving as a
+// segment of its own. On the upstream socket, set before connect(2), the handshake's last
+// ACK also rides on the ClientHello (HAProxy's tcp-smart-connect); on the listener, accepted
+// sockets inherit the mode. Each segment not sent saves its transmit and, over veth/loopback,
+// the peer's receive processing, which runs in the sender's context. The kernel leaves the
+// mode by itself when a delayed ACK times out (one-way transfers), so bulk and idle
+// connections are not slowed. Best effort: a socket that refuses it works as before.
+void delay_acks(int fd);
+
 struct ProxySettings {
   std::chrono::milliseconds hello_timeout{5000};
   std::chrono::milliseconds connect_timeout{3000};

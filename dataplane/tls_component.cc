@@ -57,11 +57,9 @@ class Listener : public std::enable_shared_from_this<Listener>, private PolledFd
     // partial hello exactly as before. Best effort: without it sessions still work.
     const int defer_s = 1;
     ::setsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &defer_s, sizeof defer_s);
-    // Accepted sockets start with delayed ACKs too (the kernel copies the mode; see
-    // delay_acks() in session.cc): the client's records are acknowledged by the server's
-    // answer relayed back, not by segments of their own.
-    const int off = 0;
-    ::setsockopt(fd, IPPROTO_TCP, TCP_QUICKACK, &off, sizeof off);
+    // Accepted sockets start with delayed ACKs too (the kernel copies the mode): the
+    // client's records are acknowledged by the server's answer relayed back.
+    delay_acks(fd);
     return l;
   }
   void start() {

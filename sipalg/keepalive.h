@@ -5,8 +5,8 @@
 // side of its NAT). A round is spread over the interval: the timer fires every second and
 // pings the devices whose slice (a hash of the contact token) is due, so 30,000 devices
 // cost 1,200 pings a second, not one 30,000-datagram burst holding the daemon's thread (SIP
-// handlers, media relay turns) for an estimated ~0.1 s every round. The request keeps the device's NAT/firewall pinhole open; any answer
-// (200, 404, 405, ...) proves the flow works. A device that leaves `kMissesUnreachable`
+// handlers, media relay turns) for an estimated ~0.1 s every round. The request keeps the
+// device's NAT/firewall pinhole open; any answer (200, 404, 405, ...) proves the flow works. A device that leaves `kMissesUnreachable`
 // pings in a row unanswered is shown as unreachable (`show sip registrations`); its binding
 // is kept until the vendor's expiry (see README for why). TCP/TLS devices keep their own
 // flows with RFC 5626 CRLF pings, which the transport answers (framing.cc).
