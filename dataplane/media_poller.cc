@@ -7,15 +7,22 @@
 #include <unistd.h>
 
 namespace outpost::media {
-Result<void> UdpSocket::open(const sockaddr* address, socklen_t length) {
+Result<void> UdpSocket::open(const sockaddr* address, socklen_t length, bool share_port) {
   close();
   fd_ = ::socket(address->sa_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd_ < 0) return make_error(std::strerror(errno));
-  if (::bind(fd_, address, length) != 0) {
+  const int on = 1;
+  if ((share_port && ::setsockopt(fd_, SOL_SOCKET, SO_REUSEPORT, &on, sizeof on) != 0) ||
+      ::bind(fd_, address, length) != 0) {
     const int e = errno;
     close();
     return make_error(std::strerror(e));
   }
+  return {};
+}
+
+Result<void> UdpSocket::connect(const sockaddr* peer, socklen_t length) {
+  if (::connect(fd_, peer, length) != 0) return make_error(std::strerror(errno));
   return {};
 }
 

@@ -18,7 +18,12 @@ class UdpSocket {
   UdpSocket& operator=(const UdpSocket&) = delete;
   ~UdpSocket() { close(); }
   // Opens a non-blocking UDP socket bound to address:port (sockaddr of the right family).
-  Result<void> open(const sockaddr* address, socklen_t length);
+  // share_port: SO_REUSEPORT, so that a second socket of this process (same user) may bind
+  // the same address and port, as the io_uring engine's connected sending sockets do.
+  Result<void> open(const sockaddr* address, socklen_t length, bool share_port = false);
+  // Sets the default destination (connect(2)): sends need no address and skip the route
+  // look-up; the kernel then delivers this peer's datagrams to this socket.
+  Result<void> connect(const sockaddr* peer, socklen_t length);
   void close();
   int fd() const { return fd_; }
 

@@ -79,14 +79,19 @@ StreamSockets::StreamSockets(std::shared_ptr<RelayContext> relay, StreamPorts po
 
 StreamSockets::~StreamSockets() { close(); }
 
+const Endpoint& StreamSockets::local(unsigned slot) const {
+  const Endpoint* each[4] = {&ports_.lan_rtp, &ports_.lan_rtcp, &ports_.uplink_rtp, &ports_.uplink_rtcp};
+  return *each[slot];
+}
+
 Result<void> StreamSockets::open() {
-  const Endpoint local[4] = {ports_.lan_rtp, ports_.lan_rtcp, ports_.uplink_rtp, ports_.uplink_rtcp};
   for (unsigned i = 0; i < 4; ++i) {
     Leg& leg = legs_[i];
-    const udp::endpoint at = to_udp(local[i]);
-    if (auto r = leg.socket.open(at.data(), socklen_t(at.size())); !r) {
+    const udp::endpoint at = to_udp(local(i));
+    // The io_uring engine's sockets share their port with their connected twin (below).
+    if (auto r = leg.socket.open(at.data(), socklen_t(at.size()), relay_->ring != nullptr); !r) {
       close();
-      return make_error("media: cannot bind " + local[i].to_string() + ": " + r.error().message);
+      return make_error("media: cannot bind " + local(i).to_string() + ": " + r.error().message);
     }
     if (relay_->ring) {
       auto token = relay_->ring->add(leg.socket.fd(), leg);
@@ -109,11 +114,49 @@ Result<void> StreamSockets::open() {
 void StreamSockets::close() {
   for (Leg& leg : legs_) {
     if (leg.on_ring) relay_->ring->remove(leg.ring_token);
+    if (leg.connected_on_ring) relay_->ring->remove(leg.connected_token);
     if (leg.on_poller) relay_->poller.remove(leg.socket.fd());
-    leg.on_ring = leg.on_poller = false;
+    leg.on_ring = leg.on_poller = leg.connected_on_ring = false;
     leg.session = nullptr;
     leg.socket.close();
+    leg.connected.close();
+    leg.connected_to.reset();
+    leg.connect_failed.reset();
   }
+}
+
+Result<void> StreamSockets::open_connected(Leg& leg) {
+  const udp::endpoint at = to_udp(local(leg.slot));
+  if (auto r = leg.connected.open(at.data(), socklen_t(at.size()), true); !r) return r;
+  auto token = relay_->ring->add(leg.connected.fd(), leg);
+  if (!token) {
+    leg.connected.close();
+    return token.error();
+  }
+  leg.connected_token = *token;
+  leg.connected_on_ring = true;
+  return {};
+}
+
+int StreamSockets::connected_fd(unsigned slot, const UdpEndpoint& to) {
+  Leg& leg = legs_[slot];
+  if (leg.connected_to == to) return leg.connected.fd();
+  if (!relay_->ring || leg.connect_failed == to) return -1;
+  Result<void> made = leg.connected_on_ring ? Result<void>{} : open_connected(leg);
+  if (made) made = leg.connected.connect(to.data(), socklen_t(to.size()));
+  if (!made) {
+    // No route to `to` yet (an uplink down), or out of descriptors: the datagrams go out of
+    // `socket`, addressed, as they would without this socket.
+    leg.connected_to.reset();
+    leg.connect_failed = to;
+    relay_->stats.connect_failed.inc();
+    relay_->bad_input.warn("media: cannot connect ", local(slot).to_string(), " to ", text(to), ": ",
+                           made.error().message);
+    return -1;
+  }
+  leg.connected_to = to;
+  leg.connect_failed.reset();
+  return leg.connected.fd();
 }
 
 void StreamSockets::attach(MediaSession* session) {
@@ -339,7 +382,12 @@ void MediaSession::relay_one(MediaRing& ring, unsigned i, const RingDatagram& d)
   Tally tally;
   const UdpEndpoint* to = decide(i, d.source, d.source_length, d.data, d.size, d.truncated, d.now_ns, tally);
   // Act: queued on the ring, sent with the turn's other datagrams; counted on completion.
-  if (to) ring.send(sockets_->ring_token(i), sockets_->fd(i ^ 2u), d, to->data(), socklen_t(to->size()));
+  if (to) {
+    if (const int connected = sockets_->connected_fd(i ^ 2u, *to); connected >= 0)
+      ring.send(sockets_->ring_token(i), connected, d, nullptr, 0);
+    else
+      ring.send(sockets_->ring_token(i), sockets_->fd(i ^ 2u), d, to->data(), socklen_t(to->size()));
+  }
   count_decisions(i, tally, d.now_ns);
 }
 

@@ -24,7 +24,8 @@ namespace outpost::media {
   X(relatched, "latches moved to a new source (NAT rebinding, failover)")                      \
   X(rtcp_read, "RTCP compounds read for quality (receiver loss, jitter, round trip)")          \
   X(rtcp_unreadable, "RTCP datagrams relayed but not readable (SRTCP, malformed)")             \
-  X(io_uring_fallbacks, "relays started on epoll because io_uring was not allowed here")
+  X(io_uring_fallbacks, "relays started on epoll because io_uring was not allowed here")     \
+  X(connect_failed, "legs that could not connect a sending socket to a peer (sent addressed)")
 
 OUTPOST_DEFINE_STATS(MediaStats, "outpost_media_", OUTPOST_MEDIA_STATS);
 

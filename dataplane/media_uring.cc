@@ -200,19 +200,23 @@ void MediaRing::remove(uint32_t token) {
 
 void MediaRing::send(uint32_t from, int fd, const RingDatagram& d, const sockaddr* to, socklen_t to_length) {
   Outgoing& o = outgoing_[d.buffer];
-  std::memcpy(&o.to, to, std::min<size_t>(to_length, sizeof(o.to)));
-  o.iov = {const_cast<uint8_t*>(d.data), d.size};
-  o.header = {};
-  o.header.msg_name = &o.to;
-  o.header.msg_namelen = to_length;
-  o.header.msg_iov = &o.iov;
-  o.header.msg_iovlen = 1;
   o.from = socket_key(from, sockets_[from].generation);
   o.size = uint32_t(d.size);
   o.pending = true;
   io_uring_sqe* e = sqe();
   // MSG_DONTWAIT: a full send queue fails the datagram (send_failed) instead of parking it.
-  io_uring_prep_sendmsg(e, fd, &o.header, MSG_DONTWAIT);
+  if (!to) {
+    io_uring_prep_send(e, fd, d.data, d.size, MSG_DONTWAIT);
+  } else {
+    std::memcpy(&o.to, to, std::min<size_t>(to_length, sizeof(o.to)));
+    o.iov = {const_cast<uint8_t*>(d.data), d.size};
+    o.header = {};
+    o.header.msg_name = &o.to;
+    o.header.msg_namelen = to_length;
+    o.header.msg_iov = &o.iov;
+    o.header.msg_iovlen = 1;
+    io_uring_prep_sendmsg(e, fd, &o.header, MSG_DONTWAIT);
+  }
   prepare(e, fd);
   io_uring_sqe_set_data64(e, tag(kSend, d.buffer));
 }

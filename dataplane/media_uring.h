@@ -75,7 +75,8 @@ class MediaRing {
   // Stops receiving (cancels the armed receive before the caller closes fd).
   void remove(uint32_t token);
   // Queues the bytes of `datagram` (a buffer handed to on_datagram, in this turn) to `to`
-  // out of fd; the outcome reaches `from`'s on_sent.
+  // out of fd, or with `to` null out of fd, connected, to its peer (a SEND: no message header
+  // for the kernel to copy, no route to look up); the outcome reaches `from`'s on_sent.
   void send(uint32_t from, int fd, const RingDatagram& datagram, const sockaddr* to, socklen_t to_length);
   void stop();
   // How long a turn may wait to gather completions: 0 when it does not (asked for none, or

@@ -7,7 +7,11 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/udp.hpp>
 #include <chrono>
+#include <cstdio>
+#include <fstream>
 #include <functional>
+#include <sstream>
+#include <string>
 #include <vector>
 
 #include "common/control.h"
@@ -408,5 +412,100 @@ TEST_CASE("media relay: a BUNDLE direction is measured per SSRC, with the SDP's 
   CHECK(totals.lost_to_vendor == 1);
   REQUIRE(totals.mos_min);
   CHECK(*totals.mos_min == audio["mos"].get<double>());
+  f.relay->stop();
+}
+
+namespace {
+// Sockets of this process bound to local:port and connected to peer:port, from the kernel's
+// table (/proc/net/udp: hex address:port, state 01 = connected).
+int connected_sockets(const Endpoint& local, const Endpoint& peer) {
+  auto hex = [](const Endpoint& e) {
+    const auto b = e.address.to_v4().to_bytes();  // network order; /proc prints the u32 as stored
+    char text[32];
+    std::snprintf(text, sizeof text, "%02X%02X%02X%02X:%04X", b[3], b[2], b[1], b[0], e.port);
+    return std::string(text);
+  };
+  std::ifstream table("/proc/self/net/udp");
+  std::string line;
+  int found = 0;
+  while (std::getline(table, line)) {
+    std::istringstream fields(line);
+    std::string slot, from, to, state;
+    fields >> slot >> from >> to >> state;
+    found += from == hex(local) && to == hex(peer) && state == "01";
+  }
+  return found;
+}
+}  // namespace
+
+// io_uring engine: a leg sends out of a second socket on its port, connected to its peer (no
+// route look-up per datagram). The peer's datagrams then arrive on that socket, anyone else's
+// on the first: both must still be relayed and latched. Where connect(2) is refused (here a
+// broadcast address without SO_BROADCAST), the leg sends addressed, and does not try that
+// destination again per datagram.
+TEST_CASE("media relay: io_uring legs send connected and fall back to addressed sends") {
+  Fixture f({MediaEngine::io_uring, 0});
+  REQUIRE(f.relay->start());
+  if (f.show("show media")["engine"] != "io_uring") {
+    WARN("io_uring not allowed here: nothing to check");
+    return;
+  }
+  Peer phone(f.io, "127.0.0.10"), vendor(f.io, "127.0.0.20"), vendor_moved(f.io, "127.0.0.20");
+  const std::string call = "connected@example";
+  auto ports = f.relay->offer({call, 0, LegSide::lan, phone.endpoint(), std::nullopt, true});
+  REQUIRE(ports);
+  const Endpoint broadcast{asio::ip::make_address("255.255.255.255"), 9};
+  REQUIRE(f.relay->offer({call, 0, LegSide::uplink, broadcast, std::nullopt, true}));
+
+  // To a destination connect(2) refuses: no connected socket, sends fail and are counted.
+  for (uint16_t s = 0; s < 3; ++s) phone.send(rtp(s, 0x31), ports->lan_rtp);
+  pump(f.io, [&] { return f.metric("outpost_media_dropped_total", {{"reason", "send_failed"}}) >= 3; });
+  CHECK(f.metric("outpost_media_dropped_total", {{"reason", "send_failed"}}) == 3);
+  CHECK(f.metric("outpost_media_connect_failed_total") == 1);  // tried once, not per datagram
+
+  // A re-INVITE to the real vendor: connected, and the bytes arrive from the uplink port.
+  REQUIRE(f.relay->offer({call, 0, LegSide::uplink, vendor.endpoint(), std::nullopt, true}));
+  phone.send(rtp(3, 0x31), ports->lan_rtp);
+  std::vector<std::vector<uint8_t>> at_vendor;
+  udp::endpoint from;
+  pump(f.io, [&] {
+    for (auto& p : vendor.take(&from)) at_vendor.push_back(p);
+    return !at_vendor.empty();
+  });
+  REQUIRE(at_vendor.size() == 1);
+  CHECK(at_vendor[0] == rtp(3, 0x31));
+  CHECK(from.port() == ports->uplink_rtp.port);
+  CHECK(connected_sockets(ports->uplink_rtp, vendor.endpoint()) == 1);
+  CHECK(f.metric("outpost_media_connect_failed_total") == 1);
+
+  // The connected peer's datagrams (on the connected socket) latch the leg; a moved source's
+  // (on the first socket) reach the phone too, and move the latch after three.
+  for (uint16_t s = 0; s < 3; ++s) vendor.send(rtp(uint16_t(100 + s), 0x32), ports->uplink_rtp);
+  std::vector<std::vector<uint8_t>> at_phone;
+  pump(f.io, [&] {
+    for (auto& p : phone.take()) at_phone.push_back(p);
+    return at_phone.size() >= 3;
+  });
+  CHECK(f.metric("outpost_media_latched_total") == 2);  // the LAN leg on the phone, this one on the vendor
+  for (uint16_t s = 0; s < 3; ++s) vendor_moved.send(rtp(uint16_t(103 + s), 0x32), ports->uplink_rtp);
+  pump(f.io, [&] {
+    for (auto& p : phone.take()) at_phone.push_back(p);
+    return at_phone.size() >= 6;
+  });
+  CHECK(at_phone.size() == 6);
+  CHECK(f.metric("outpost_media_relatched_total") == 1);
+  // Now the uplink leg sends to the moved source: the same socket, connected anew.
+  phone.send(rtp(4, 0x31), ports->lan_rtp);
+  std::vector<std::vector<uint8_t>> at_moved;
+  pump(f.io, [&] {
+    for (auto& p : vendor_moved.take()) at_moved.push_back(p);
+    return !at_moved.empty();
+  });
+  CHECK(at_moved.size() == 1);
+  CHECK(vendor.take().empty());
+  CHECK(connected_sockets(ports->uplink_rtp, vendor_moved.endpoint()) == 1);
+  CHECK(connected_sockets(ports->uplink_rtp, vendor.endpoint()) == 0);
+  CHECK(f.metric("outpost_media_packets_to_vendor_total") == 2);
+  CHECK(f.metric("outpost_media_packets_to_lan_total") == 6);
   f.relay->stop();
 }
