@@ -54,3 +54,6 @@ rtpengine_conf() {
     printf 'foreground = true\nlog-stderr = true\nlog-level = 4\n'
   } >"$1"
 }
+
+# median V...: the middle value (the mean of the two middle ones for an even count).
+median() { printf '%s\n' "$@" | sort -g | awk '{v[NR] = $1} END{printf "%s", NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }

@@ -18,8 +18,13 @@
 # both passed (else at the first load). Prints PROBE lines, then
 #   media: outpost X pps, rtpengine Y pps, floor Z us/pkt, ratio R
 # (X, Y: relayed packets/s at each one's highest passing load; Z: the floor's CPU per packet there).
+# REPS=N (default 3): after the ramp, N-1 more rounds of outpost and rtpengine at the load R is
+# taken at, the order reversed every other round; R is then the median of the rounds' ratios.
+# This VM's CPU per packet moves by 10-25 % from one probe to the next (the hypervisor), so
+# one probe each can put R anywhere in a wide band; ratios taken within a round are what mean
+# something.
 # Never fails on speed; a missing peer is reported and skipped (rtpengine: apt-get install rtpengine-daemon).
-# Env: BUILD=build DUR=4 LOADS="250 500 1000 1500" (calls) RELAYS="outpost rtpengine floor"
+# Env: BUILD=build DUR=4 LOADS="250 500 1000 1500" (calls) RELAYS="outpost rtpengine floor" REPS=3
 #   OUTPOST_MEDIA_ENGINE=io_uring|epoll, OUTPOST_MEDIA_COALESCE_US=N: outpost other than its defaults
 #      LOSS_MAX_PCT=0.1 LAT_P99_MAX_US=10000 NOTES=../shared/notes
 set -uo pipefail
@@ -33,6 +38,8 @@ LOADS=${LOADS:-"250 500 1000 1500"}
 RELAYS=${RELAYS:-"outpost rtpengine floor"}
 LOSS_MAX_PCT=${LOSS_MAX_PCT:-0.1}
 LAT_P99_MAX_US=${LAT_P99_MAX_US:-10000}
+REPS=${REPS:-3}
+case $REPS in '' | *[!0-9]* | 0) echo "media: ERROR REPS must be a whole number >= 1"; exit 1 ;; esac
 
 for lib in dataplane/liboutpost_dataplane.a daemon/liboutpost_config.a common/liboutpost_common.a; do
   [ -f "$BUILD/$lib" ] || { echo "media: ERROR no $BUILD/$lib (make BUILD=...)"; exit 1; }
@@ -40,7 +47,7 @@ done
 
 WORK=$(mktemp -d /tmp/outpost-bench-media.XXXXXX)
 SPID=""  # relay under test
-. "$(dirname "$0")/lib.sh"  # stop_pid, cpu_ticks, rtpengine_conf, quotient
+. "$(dirname "$0")/lib.sh"  # stop_pid, cpu_ticks, rtpengine_conf, quotient, median
 cleanup() { stop_pid "$SPID"; SPID=""; rm -rf "$WORK"; }
 trap cleanup EXIT
 trap 'exit 0' INT TERM
@@ -135,6 +142,21 @@ ratio=NA
 if [ "$common" != 0 ]; then
   ratio=$(quotient "${US_AT[rtpengine,$common]}" "${US_AT[outpost,$common]}")
   echo "media: at $common calls ($((2 * common)) streams): outpost ${US_AT[outpost,$common]} us/pkt, rtpengine ${US_AT[rtpengine,$common]} us/pkt"
+  if [ "$REPS" -gt 1 ]; then
+    ROUND_R=("$ratio"); ROUND_O=("${US_AT[outpost,$common]}"); ROUND_E=("${US_AT[rtpengine,$common]}")
+    for ((round = 2; round <= REPS; round++)); do
+      order="outpost rtpengine"; [ $((round % 2)) = 0 ] && order="rtpengine outpost"
+      declare -A US_ROUND=()
+      for name in $order; do probe "$name" "$common"; US_ROUND[$name]=$US; done
+      r=$(quotient "${US_ROUND[rtpengine]}" "${US_ROUND[outpost]}")
+      echo "media: round $round at $common calls: outpost ${US_ROUND[outpost]} us/pkt, rtpengine ${US_ROUND[rtpengine]} us/pkt, ratio $r"
+      [ "$r" = NA ] && continue
+      ROUND_R+=("$r"); ROUND_O+=("${US_ROUND[outpost]}"); ROUND_E+=("${US_ROUND[rtpengine]}")
+    done
+    ratio=$(median "${ROUND_R[@]}")
+    echo "media: medians of ${#ROUND_R[@]} rounds at $common calls: outpost $(median "${ROUND_O[@]}") us/pkt," \
+      "rtpengine $(median "${ROUND_E[@]}") us/pkt; round ratios ${ROUND_R[*]} (R below: their median)"
+  fi
   # What the ratio would be for a relay costing only the kernel's UDP path at this load: the
   # receivers' wake-ups run in the sender's context and fall with load, so the floor's cost
   # per packet at this load, not at its own maximum, bounds R.

@@ -83,7 +83,7 @@ esac
 
 RUN=$(mktemp -d /tmp/outpost-sip-bench.XXXXXX)
 PROXY_PID="" BACK_PID="" RTPE_PID=""
-. "$(dirname "$0")/lib.sh"  # stop_pid, cpu_us, quotient, rtpengine_conf
+. "$(dirname "$0")/lib.sh"  # stop_pid, cpu_us, quotient, median, rtpengine_conf
 cleanup() {
   stop_pid "$PROXY_PID"; PROXY_PID=""
   stop_pid "$BACK_PID"; BACK_PID=""
@@ -447,7 +447,6 @@ mkdir -p "$RUN/state"
 per_txn() { awk -v c="${CPU_US[$1]:-0}" -v t="${TXN[$1]:-0}" 'BEGIN{printf "%.1f", t ? c / t : 0}'; }
 per_call() { awk -v c="${CALL_US[$1]:-0}" -v n="${CALLS[$1]:-0}" 'BEGIN{printf "%.1f", n ? c / n : 0}'; }
 ratio() { quotient "$2" "$1" 0.00; }  # outpost's cost, the peer's: the peer's / outpost's
-median() { printf '%s\n' "$@" | sort -g | awk '{v[NR] = $1} END{printf "%s", NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
 REPS=${REPS:-1}
 case $REPS in '' | *[!0-9]* | 0) echo "sip: ERROR REPS must be a whole number >= 1 (got '$REPS')"; exit 1 ;; esac
 ROUND_O=() ROUND_K=() ROUND_R=() ROUND_KR=()
