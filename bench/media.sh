@@ -143,19 +143,28 @@ if [ "$common" != 0 ]; then
   ratio=$(quotient "${US_AT[rtpengine,$common]}" "${US_AT[outpost,$common]}")
   echo "media: at $common calls ($((2 * common)) streams): outpost ${US_AT[outpost,$common]} us/pkt, rtpengine ${US_AT[rtpengine,$common]} us/pkt"
   if [ "$REPS" -gt 1 ]; then
-    ROUND_R=("$ratio"); ROUND_O=("${US_AT[outpost,$common]}"); ROUND_E=("${US_AT[rtpengine,$common]}")
+    # A round counts only when both probes measured something (a failed start or no packets
+    # through gives 0 us/pkt, which is no ratio).
+    measured() { awk -v a="$1" -v b="$2" 'BEGIN{ exit !(a > 0 && b > 0) }'; }
+    ROUND_R=(); ROUND_O=(); ROUND_E=()
+    if measured "${US_AT[outpost,$common]}" "${US_AT[rtpengine,$common]}"; then
+      ROUND_R=("$ratio"); ROUND_O=("${US_AT[outpost,$common]}"); ROUND_E=("${US_AT[rtpengine,$common]}")
+    fi
     for ((round = 2; round <= REPS; round++)); do
       order="outpost rtpengine"; [ $((round % 2)) = 0 ] && order="rtpengine outpost"
       declare -A US_ROUND=()
       for name in $order; do probe "$name" "$common"; US_ROUND[$name]=$US; done
-      r=$(quotient "${US_ROUND[rtpengine]}" "${US_ROUND[outpost]}")
+      r=NA
+      measured "${US_ROUND[outpost]}" "${US_ROUND[rtpengine]}" && r=$(quotient "${US_ROUND[rtpengine]}" "${US_ROUND[outpost]}")
       echo "media: round $round at $common calls: outpost ${US_ROUND[outpost]} us/pkt, rtpengine ${US_ROUND[rtpengine]} us/pkt, ratio $r"
       [ "$r" = NA ] && continue
       ROUND_R+=("$r"); ROUND_O+=("${US_ROUND[outpost]}"); ROUND_E+=("${US_ROUND[rtpengine]}")
     done
-    ratio=$(median "${ROUND_R[@]}")
-    echo "media: medians of ${#ROUND_R[@]} rounds at $common calls: outpost $(median "${ROUND_O[@]}") us/pkt," \
-      "rtpengine $(median "${ROUND_E[@]}") us/pkt; round ratios ${ROUND_R[*]} (R below: their median)"
+    if [ ${#ROUND_R[@]} -gt 0 ]; then
+      ratio=$(median "${ROUND_R[@]}")
+      echo "media: medians of ${#ROUND_R[@]} rounds at $common calls: outpost $(median "${ROUND_O[@]}") us/pkt," \
+        "rtpengine $(median "${ROUND_E[@]}") us/pkt; round ratios ${ROUND_R[*]} (R below: their median)"
+    fi
   fi
   # What the ratio would be for a relay costing only the kernel's UDP path at this load: the
   # receivers' wake-ups run in the sender's context and fall with load, so the floor's cost

@@ -51,8 +51,9 @@ int daemonize() {
   return fds[1];
 }
 
-// Every relayed stream holds four UDP sockets (plus up to media.parked_streams parked ones),
-// so 1000 calls need over 4000 descriptors; the usual soft limit is 1024. Raise it to the
+// Every relayed stream holds four UDP sockets, eight with the io_uring engine (each with a
+// connected twin), plus up to media.parked_streams parked ones, so 1000 calls need 8000
+// descriptors or more; the usual soft limit is 1024. Raise it to the
 // hard limit (systemd's LimitNOFILE, the shell's ulimit -Hn) and say what it is.
 std::string raise_open_file_limit() {
   rlimit limit{};

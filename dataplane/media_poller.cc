@@ -23,7 +23,17 @@ Result<void> UdpSocket::open(const sockaddr* address, socklen_t length, bool sha
 
 Result<void> UdpSocket::connect(const sockaddr* peer, socklen_t length) {
   if (::connect(fd_, peer, length) != 0) return make_error(std::strerror(errno));
+  // An ICMP error from the previous peer may still be pending: it must not fail the first
+  // send to this one.
+  int pending = 0;
+  socklen_t size = sizeof pending;
+  ::getsockopt(fd_, SOL_SOCKET, SO_ERROR, &pending, &size);
   return {};
+}
+
+void UdpSocket::stop_sharing() {
+  const int off = 0;
+  if (fd_ >= 0) ::setsockopt(fd_, SOL_SOCKET, SO_REUSEPORT, &off, sizeof off);
 }
 
 void UdpSocket::close() {

@@ -24,6 +24,10 @@ class UdpSocket {
   // Sets the default destination (connect(2)): sends need no address and skip the route
   // look-up; the kernel then delivers this peer's datagrams to this socket.
   Result<void> connect(const sockaddr* peer, socklen_t length);
+  // Clears SO_REUSEPORT once every socket meant to share the port is bound: a later bind by
+  // anyone, even of the same user, then fails with EADDRINUSE again. Delivery between the
+  // bound sockets goes by address match (a connected socket wins for its peer).
+  void stop_sharing();
   void close();
   int fd() const { return fd_; }
 

@@ -88,7 +88,8 @@ Result<void> StreamSockets::open() {
   for (unsigned i = 0; i < 4; ++i) {
     Leg& leg = legs_[i];
     const udp::endpoint at = to_udp(local(i));
-    // The io_uring engine's sockets share their port with their connected twin (below).
+    // The io_uring engine's sockets share their port with a connected twin (below) while
+    // both are bound.
     if (auto r = leg.socket.open(at.data(), socklen_t(at.size()), relay_->ring != nullptr); !r) {
       close();
       return make_error("media: cannot bind " + local(i).to_string() + ": " + r.error().message);
@@ -107,6 +108,17 @@ Result<void> StreamSockets::open() {
     } else {
       leg.on_poller = true;
     }
+  }
+  if (!relay_->ring) return {};
+  for (Leg& leg : legs_) {
+    if (auto r = open_connected(leg); !r) {
+      // Out of descriptors, say: this leg sends addressed out of `socket`.
+      relay_->stats.connect_failed.inc();
+      relay_->bad_input.warn("media: no connected socket on ", local(leg.slot).to_string(), ": ", r.error().message);
+    }
+    // From now on nobody else binds these ports, whichever user.
+    leg.socket.stop_sharing();
+    leg.connected.stop_sharing();
   }
   return {};
 }
@@ -138,20 +150,23 @@ Result<void> StreamSockets::open_connected(Leg& leg) {
   return {};
 }
 
-int StreamSockets::connected_fd(unsigned slot, const UdpEndpoint& to) {
+int StreamSockets::connected_fd(unsigned slot, const UdpEndpoint& to, int64_t now_ns) {
   Leg& leg = legs_[slot];
   if (leg.connected_to == to) return leg.connected.fd();
-  if (!relay_->ring || leg.connect_failed == to) return -1;
-  Result<void> made = leg.connected_on_ring ? Result<void>{} : open_connected(leg);
-  if (made) made = leg.connected.connect(to.data(), socklen_t(to.size()));
-  if (!made) {
-    // No route to `to` yet (an uplink down), or out of descriptors: the datagrams go out of
-    // `socket`, addressed, as they would without this socket.
+  if (!leg.connected_on_ring) return -1;
+  if (leg.connect_failed == to && now_ns - leg.connect_failed_ns < kConnectRetryNs) return -1;
+  // Sends queued in this turn for the old destination leave before the socket turns to the
+  // new one.
+  relay_->ring->flush();
+  if (auto r = leg.connected.connect(to.data(), socklen_t(to.size())); !r) {
+    // No route to `to` (an uplink down): the datagrams go out of `socket`, addressed, and
+    // connecting is tried again after kConnectRetryNs. The socket may still be connected to
+    // the old peer, whose datagrams it then keeps receiving for this leg.
     leg.connected_to.reset();
     leg.connect_failed = to;
+    leg.connect_failed_ns = now_ns;
     relay_->stats.connect_failed.inc();
-    relay_->bad_input.warn("media: cannot connect ", local(slot).to_string(), " to ", text(to), ": ",
-                           made.error().message);
+    relay_->bad_input.warn("media: cannot connect ", local(slot).to_string(), " to ", text(to), ": ", r.error().message);
     return -1;
   }
   leg.connected_to = to;
@@ -160,7 +175,10 @@ int StreamSockets::connected_fd(unsigned slot, const UdpEndpoint& to) {
 }
 
 void StreamSockets::attach(MediaSession* session) {
-  for (Leg& leg : legs_) leg.session = session;
+  for (Leg& leg : legs_) {
+    leg.session = session;
+    leg.connect_failed.reset();  // a new call, new peers
+  }
 }
 
 void StreamSockets::Leg::on_events(uint32_t) {
@@ -383,7 +401,7 @@ void MediaSession::relay_one(MediaRing& ring, unsigned i, const RingDatagram& d)
   const UdpEndpoint* to = decide(i, d.source, d.source_length, d.data, d.size, d.truncated, d.now_ns, tally);
   // Act: queued on the ring, sent with the turn's other datagrams; counted on completion.
   if (to) {
-    if (const int connected = sockets_->connected_fd(i ^ 2u, *to); connected >= 0)
+    if (const int connected = sockets_->connected_fd(i ^ 2u, *to, d.now_ns); connected >= 0)
       ring.send(sockets_->ring_token(i), connected, d, nullptr, 0);
     else
       ring.send(sockets_->ring_token(i), sockets_->fd(i ^ 2u), d, to->data(), socklen_t(to->size()));

@@ -106,10 +106,11 @@ class StreamSockets {
   uint32_t ring_token(unsigned slot) const { return legs_[slot].ring_token; }
   // The session relaying on these sockets from now on; null: parked.
   void attach(MediaSession* session);
-  // io_uring engine: a socket on `slot`'s address and port connected to `to`, made or
-  // re-connected when `to` changes; -1 (send from fd(slot) with an address) on the epoll
-  // engine or where it could not be had for `to`.
-  int connected_fd(unsigned slot, const UdpEndpoint& to);
+  // io_uring engine: `slot`'s socket connected to `to`, re-connected when `to` changes; -1
+  // (send from fd(slot) with an address) on the epoll engine, or where it could not be had
+  // (for `to`: tried again after kConnectRetryNs).
+  int connected_fd(unsigned slot, const UdpEndpoint& to, int64_t now_ns);
+  static constexpr int64_t kConnectRetryNs = 1'000'000'000;
 
  private:
   struct Leg final : dataplane::PolledFd, DatagramSink {
@@ -125,15 +126,17 @@ class StreamSockets {
     bool on_poller = false;
     // Sending through `socket` names the destination in every datagram, and the kernel looks
     // its route up each time (route and message header: ~7 % of the relay's CPU per packet in
-    // `perf`). `connected` shares the port (SO_REUSEPORT) and is connected to where this leg
-    // sends: the kernel keeps the route, and delivers that peer's datagrams to `connected`
-    // (the most specific match), anyone else's still to `socket`; both go to this leg. Made
-    // on the first send, kept while parked (re-connected by the next session that needs it).
+    // `perf`). `connected` is bound to the same address and port (SO_REUSEPORT while the two
+    // are bound, then cleared) and connected to where this leg sends: the kernel keeps the
+    // route, and delivers that peer's datagrams to `connected` (the most specific match),
+    // anyone else's still to `socket`; both go to this leg. Opened with the stream's sockets,
+    // kept while parked (re-connected by the next session that needs it).
     UdpSocket connected;
     uint32_t connected_token = 0;
     bool connected_on_ring = false;
     std::optional<UdpEndpoint> connected_to;    // where `connected` sends
-    std::optional<UdpEndpoint> connect_failed;  // not tried again for this destination
+    std::optional<UdpEndpoint> connect_failed;  // refused lately: sent addressed until
+    int64_t connect_failed_ns = 0;              // this + kConnectRetryNs
   };
   Result<void> open_connected(Leg& leg);
   const Endpoint& local(unsigned slot) const;

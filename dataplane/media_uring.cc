@@ -202,23 +202,35 @@ void MediaRing::send(uint32_t from, int fd, const RingDatagram& d, const sockadd
   Outgoing& o = outgoing_[d.buffer];
   o.from = socket_key(from, sockets_[from].generation);
   o.size = uint32_t(d.size);
+  o.fd = fd;
+  o.connected = to == nullptr;
+  o.retried = false;
   o.pending = true;
-  io_uring_sqe* e = sqe();
-  // MSG_DONTWAIT: a full send queue fails the datagram (send_failed) instead of parking it.
-  if (!to) {
-    io_uring_prep_send(e, fd, d.data, d.size, MSG_DONTWAIT);
-  } else {
+  o.iov = {const_cast<uint8_t*>(d.data), d.size};
+  if (to) {
     std::memcpy(&o.to, to, std::min<size_t>(to_length, sizeof(o.to)));
-    o.iov = {const_cast<uint8_t*>(d.data), d.size};
     o.header = {};
     o.header.msg_name = &o.to;
     o.header.msg_namelen = to_length;
     o.header.msg_iov = &o.iov;
     o.header.msg_iovlen = 1;
-    io_uring_prep_sendmsg(e, fd, &o.header, MSG_DONTWAIT);
   }
-  prepare(e, fd);
-  io_uring_sqe_set_data64(e, tag(kSend, d.buffer));
+  prepare_send(sqe(), d.buffer);
+}
+
+void MediaRing::prepare_send(io_uring_sqe* e, uint16_t buffer) {
+  Outgoing& o = outgoing_[buffer];
+  // MSG_DONTWAIT: a full send queue fails the datagram (send_failed) instead of parking it.
+  if (o.connected)
+    io_uring_prep_send(e, o.fd, o.iov.iov_base, o.iov.iov_len, MSG_DONTWAIT);
+  else
+    io_uring_prep_sendmsg(e, o.fd, &o.header, MSG_DONTWAIT);
+  prepare(e, o.fd);
+  io_uring_sqe_set_data64(e, tag(kSend, buffer));
+}
+
+void MediaRing::flush() {
+  if (io_uring_sq_ready(&ring_) > 0) io_uring_submit(&ring_);
 }
 
 // A request on `fd` names it by its slot in the file table when it has one.
@@ -359,8 +371,17 @@ void MediaRing::on_send(const io_uring_cqe& cqe) {
   const uint16_t buffer = uint16_t(value_of(cqe.user_data));
   Outgoing& o = outgoing_[buffer];
   const uint32_t token = uint32_t(o.from);
-  if (token < sockets_.size() && sockets_[token].sink && socket_key(token, sockets_[token].generation) == o.from)
-    sockets_[token].sink->on_sent(cqe.res, o.size);
+  // The receiving socket still on the ring: so is the socket that sent (the same stream's).
+  const bool live =
+      token < sockets_.size() && sockets_[token].sink && socket_key(token, sockets_[token].generation) == o.from;
+  if (cqe.res == -ECONNREFUSED && o.connected && !o.retried && live) {
+    // A connected socket reports an ICMP port-unreachable from its peer (a port closed for a
+    // moment, or a forged ICMP) on its next send, which then fails without sending; the
+    // report is gone with that failure, so the datagram goes again, once.
+    o.retried = true;
+    return prepare_send(sqe(), buffer);
+  }
+  if (live) sockets_[token].sink->on_sent(cqe.res, o.size);
   o.pending = false;
   recycle(buffer);
 }

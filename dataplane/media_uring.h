@@ -78,6 +78,8 @@ class MediaRing {
   // out of fd, or with `to` null out of fd, connected, to its peer (a SEND: no message header
   // for the kernel to copy, no route to look up); the outcome reaches `from`'s on_sent.
   void send(uint32_t from, int fd, const RingDatagram& datagram, const sockaddr* to, socklen_t to_length);
+  // Submits the sends queued so far, now (before a socket they use is connected elsewhere).
+  void flush();
   void stop();
   // How long a turn may wait to gather completions: 0 when it does not (asked for none, or
   // the kernel has no DEFER_TASKRUN).
@@ -111,8 +113,12 @@ class MediaRing {
     sockaddr_in6 to{};
     uint64_t from = 0;  // the sending socket's token and generation
     uint32_t size = 0;
+    int fd = -1;
+    bool connected = false;  // a SEND on a connected socket (no address)
+    bool retried = false;
     bool pending = false;  // queued, not completed: the buffer is not free
   };
+  void prepare_send(io_uring_sqe* e, uint16_t buffer);
 
   boost::asio::io_context& io_;
   // What the io_context waits on: a dup of the ring's fd, or with DEFER_TASKRUN the eventfd

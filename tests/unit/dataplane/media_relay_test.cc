@@ -4,6 +4,10 @@
 // and hijack protection must hold, and the counters must agree with what was sent.
 #include <catch2/catch.hpp>
 
+#include <cerrno>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/udp.hpp>
 #include <chrono>
@@ -42,7 +46,8 @@ config::Config test_config() {
 }
 
 struct Peer {
-  Peer(asio::io_context& io, const char* address) : socket(io, udp::endpoint(asio::ip::make_address(address), 0)) {
+  Peer(asio::io_context& io, const char* address, uint16_t port = 0)
+      : socket(io, udp::endpoint(asio::ip::make_address(address), port)) {
     socket.non_blocking(true);
   }
   Endpoint endpoint() const { return {socket.local_endpoint().address(), socket.local_endpoint().port()}; }
@@ -444,7 +449,10 @@ int connected_sockets(const Endpoint& local, const Endpoint& peer) {
 // broadcast address without SO_BROADCAST), the leg sends addressed, and does not try that
 // destination again per datagram.
 TEST_CASE("media relay: io_uring legs send connected and fall back to addressed sends") {
-  Fixture f({MediaEngine::io_uring, 0});
+  const std::vector<Engine> rings = {{MediaEngine::io_uring, 200}, {MediaEngine::io_uring, 0}};
+  const Engine engine = GENERATE_REF(from_range(rings));
+  INFO("coalesce " << engine.coalesce_us);
+  Fixture f(engine);
   REQUIRE(f.relay->start());
   if (f.show("show media")["engine"] != "io_uring") {
     WARN("io_uring not allowed here: nothing to check");
@@ -454,6 +462,17 @@ TEST_CASE("media relay: io_uring legs send connected and fall back to addressed 
   const std::string call = "connected@example";
   auto ports = f.relay->offer({call, 0, LegSide::lan, phone.endpoint(), std::nullopt, true});
   REQUIRE(ports);
+  // The port is shared only while outpost binds its two sockets: another socket, even of this
+  // user and with SO_REUSEPORT, cannot bind it.
+  {
+    const int intruder = ::socket(AF_INET, SOCK_DGRAM, 0);
+    const int on = 1;
+    ::setsockopt(intruder, SOL_SOCKET, SO_REUSEPORT, &on, sizeof on);
+    const udp::endpoint at(ports->uplink_rtp.address, ports->uplink_rtp.port);
+    CHECK(::bind(intruder, at.data(), socklen_t(at.size())) != 0);
+    CHECK(errno == EADDRINUSE);
+    ::close(intruder);
+  }
   const Endpoint broadcast{asio::ip::make_address("255.255.255.255"), 9};
   REQUIRE(f.relay->offer({call, 0, LegSide::uplink, broadcast, std::nullopt, true}));
 
@@ -507,5 +526,28 @@ TEST_CASE("media relay: io_uring legs send connected and fall back to addressed 
   CHECK(connected_sockets(ports->uplink_rtp, vendor.endpoint()) == 0);
   CHECK(f.metric("outpost_media_packets_to_vendor_total") == 2);
   CHECK(f.metric("outpost_media_packets_to_lan_total") == 6);
+
+  // The moved source's port closes for a moment. Two datagrams relayed in one turn: on
+  // loopback the first one's ICMP port-unreachable comes back within its send, and the
+  // connected socket reports it on the second send, which fails without sending. That one is
+  // sent again, so both count as sent and none as failed. The port opens again (the same
+  // port, a new socket): the next datagram arrives.
+  const Endpoint moved = vendor_moved.endpoint();
+  vendor_moved.socket.close();
+  phone.send(rtp(5, 0x31), ports->lan_rtp);
+  phone.send(rtp(6, 0x31), ports->lan_rtp);
+  pump(f.io, [&] { return f.metric("outpost_media_packets_to_vendor_total") >= 4; });
+  CHECK(f.metric("outpost_media_packets_to_vendor_total") == 4);
+  CHECK(f.metric("outpost_media_dropped_total", {{"reason", "send_failed"}}) == 3);  // the broadcast ones
+  Peer reopened(f.io, moved.address.to_string().c_str(), moved.port);
+  phone.send(rtp(7, 0x31), ports->lan_rtp);
+  std::vector<std::vector<uint8_t>> at_reopened;
+  pump(f.io, [&] {
+    for (auto& p : reopened.take()) at_reopened.push_back(p);
+    return !at_reopened.empty();
+  });
+  REQUIRE(at_reopened.size() == 1);
+  CHECK(at_reopened[0] == rtp(7, 0x31));
+  CHECK(f.metric("outpost_media_dropped_total", {{"reason", "send_failed"}}) == 3);
   f.relay->stop();
 }
