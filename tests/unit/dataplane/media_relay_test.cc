@@ -89,6 +89,16 @@ void pump(asio::io_context& io, const std::function<bool()>& done) {
   }
 }
 
+// Runs the loop until `peer` has received `count` datagrams into `got` in all (appending;
+// `from`: the last one's sender), or the safety deadline.
+void receive(asio::io_context& io, Peer& peer, std::vector<std::vector<uint8_t>>& got, size_t count,
+             udp::endpoint* from = nullptr) {
+  pump(io, [&] {
+    for (auto& p : peer.take(from)) got.push_back(std::move(p));
+    return got.size() >= count;
+  });
+}
+
 // What the relay runs on: the engine asked for, and the io_uring engine's coalescing wait.
 struct Engine {
   MediaEngine engine = MediaEngine::epoll;
@@ -211,10 +221,7 @@ TEST_CASE("media relay: packets both ways on loopback, latching, hijack, counter
     phone.send(sent.back(), ports->lan_rtp);
   }
   udp::endpoint from;
-  pump(f.io, [&] {
-    for (auto& p : vendor.take(&from)) got.push_back(p);
-    return got.size() >= 10;
-  });
+  receive(f.io, vendor, got, 10, &from);
   CHECK(got == sent);
   CHECK(from.address().to_string() == "127.0.0.2");
   CHECK(from.port() == ports->uplink_rtp.port);
@@ -227,18 +234,12 @@ TEST_CASE("media relay: packets both ways on loopback, latching, hijack, counter
     back.push_back(rtp(s, 0xb0));
     vendor_nat.send(back.back(), ports->uplink_rtp);
   }
-  pump(f.io, [&] {
-    for (auto& p : phone.take(&from)) got_back.push_back(p);
-    return got_back.size() >= 5;
-  });
+  receive(f.io, phone, got_back, 5, &from);
   CHECK(got_back == back);
   CHECK(from.port() == ports->lan_rtp.port);
   phone.send(rtp(10, 0xa0), ports->lan_rtp);
   std::vector<std::vector<uint8_t>> at_nat;
-  pump(f.io, [&] {
-    for (auto& p : vendor_nat.take()) at_nat.push_back(p);
-    return !at_nat.empty();
-  });
+  receive(f.io, vendor_nat, at_nat, 1);
   CHECK(at_nat.size() == 1);
   CHECK(vendor.take().empty());
 
@@ -255,10 +256,7 @@ TEST_CASE("media relay: packets both ways on loopback, latching, hijack, counter
                                    0, 0, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
   phone_rtcp.send(rr, ports->lan_rtcp);
   std::vector<std::vector<uint8_t>> at_rtcp;
-  pump(f.io, [&] {
-    for (auto& p : vendor_rtcp.take(&from)) at_rtcp.push_back(p);
-    return !at_rtcp.empty();
-  });
+  receive(f.io, vendor_rtcp, at_rtcp, 1, &from);
   REQUIRE(at_rtcp.size() == 1);
   CHECK(at_rtcp[0] == rr);
   CHECK(from.port() == ports->uplink_rtcp.port);
@@ -487,10 +485,7 @@ TEST_CASE("media relay: io_uring legs send connected and fall back to addressed 
   phone.send(rtp(3, 0x31), ports->lan_rtp);
   std::vector<std::vector<uint8_t>> at_vendor;
   udp::endpoint from;
-  pump(f.io, [&] {
-    for (auto& p : vendor.take(&from)) at_vendor.push_back(p);
-    return !at_vendor.empty();
-  });
+  receive(f.io, vendor, at_vendor, 1, &from);
   REQUIRE(at_vendor.size() == 1);
   CHECK(at_vendor[0] == rtp(3, 0x31));
   CHECK(from.port() == ports->uplink_rtp.port);
@@ -501,25 +496,16 @@ TEST_CASE("media relay: io_uring legs send connected and fall back to addressed 
   // (on the first socket) reach the phone too, and move the latch after three.
   for (uint16_t s = 0; s < 3; ++s) vendor.send(rtp(uint16_t(100 + s), 0x32), ports->uplink_rtp);
   std::vector<std::vector<uint8_t>> at_phone;
-  pump(f.io, [&] {
-    for (auto& p : phone.take()) at_phone.push_back(p);
-    return at_phone.size() >= 3;
-  });
+  receive(f.io, phone, at_phone, 3);
   CHECK(f.metric("outpost_media_latched_total") == 2);  // the LAN leg on the phone, this one on the vendor
   for (uint16_t s = 0; s < 3; ++s) vendor_moved.send(rtp(uint16_t(103 + s), 0x32), ports->uplink_rtp);
-  pump(f.io, [&] {
-    for (auto& p : phone.take()) at_phone.push_back(p);
-    return at_phone.size() >= 6;
-  });
+  receive(f.io, phone, at_phone, 6);
   CHECK(at_phone.size() == 6);
   CHECK(f.metric("outpost_media_relatched_total") == 1);
   // Now the uplink leg sends to the moved source: the same socket, connected anew.
   phone.send(rtp(4, 0x31), ports->lan_rtp);
   std::vector<std::vector<uint8_t>> at_moved;
-  pump(f.io, [&] {
-    for (auto& p : vendor_moved.take()) at_moved.push_back(p);
-    return !at_moved.empty();
-  });
+  receive(f.io, vendor_moved, at_moved, 1);
   CHECK(at_moved.size() == 1);
   CHECK(vendor.take().empty());
   CHECK(connected_sockets(ports->uplink_rtp, vendor_moved.endpoint()) == 1);
@@ -542,10 +528,7 @@ TEST_CASE("media relay: io_uring legs send connected and fall back to addressed 
   Peer reopened(f.io, moved.address.to_string().c_str(), moved.port);
   phone.send(rtp(7, 0x31), ports->lan_rtp);
   std::vector<std::vector<uint8_t>> at_reopened;
-  pump(f.io, [&] {
-    for (auto& p : reopened.take()) at_reopened.push_back(p);
-    return !at_reopened.empty();
-  });
+  receive(f.io, reopened, at_reopened, 1);
   REQUIRE(at_reopened.size() == 1);
   CHECK(at_reopened[0] == rtp(7, 0x31));
   CHECK(f.metric("outpost_media_dropped_total", {{"reason", "send_failed"}}) == 3);
